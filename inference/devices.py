@@ -1,0 +1,87 @@
+"""Device probes: what memory a device has, without touching CUDA.
+
+The web process uses ``probe_default_device`` only when no worker has registered a
+device yet; NVML reads the GPU's memory without creating a CUDA context, so probing
+is safe in a process that later forks.
+"""
+
+from __future__ import annotations
+
+import functools
+import logging
+import os
+from dataclasses import dataclass
+
+from django.conf import settings
+
+logger = logging.getLogger(__name__)
+
+MB = 1024 * 1024
+
+
+@dataclass(frozen=True)
+class DeviceInfo:
+    """A device as a probe sees it."""
+
+    name: str  # PyTorch device string: "cpu", "cuda:0", "sim:0"
+    kind: str  # "cpu", "cuda" or "sim"
+    total_memory_mb: int
+
+    @property
+    def cuda_available(self) -> bool:
+        return self.kind == "cuda"
+
+
+def system_memory_mb() -> int:
+    """Physical memory of this machine in MB."""
+    return int(os.sysconf("SC_PAGE_SIZE") * os.sysconf("SC_PHYS_PAGES") // MB)
+
+
+def nvml_devices() -> list[DeviceInfo]:
+    """Every NVIDIA GPU NVML reports, or an empty list where there is no driver."""
+    try:
+        import pynvml
+    except ImportError:  # nvidia-ml-py is a dependency, but a stripped install may lack it
+        return []
+    try:
+        pynvml.nvmlInit()
+    except pynvml.NVMLError:
+        return []
+    try:
+        found = []
+        for index in range(pynvml.nvmlDeviceGetCount()):
+            handle = pynvml.nvmlDeviceGetHandleByIndex(index)
+            total = int(pynvml.nvmlDeviceGetMemoryInfo(handle).total) // MB
+            found.append(DeviceInfo(name=f"cuda:{index}", kind="cuda", total_memory_mb=total))
+        return found
+    except pynvml.NVMLError as exc:
+        logger.warning("NVML is present but could not list devices: %s", exc)
+        return []
+    finally:
+        pynvml.nvmlShutdown()
+
+
+def _kind_of(name: str) -> str:
+    return name.split(":", 1)[0]
+
+
+@functools.cache
+def probe_default_device() -> DeviceInfo:
+    """The device this machine would serve first: the first GPU, else the CPU.
+
+    ``ZOO_DEVICE`` and ``ZOO_DEVICE_TOTAL_MEMORY_MB`` override what the probe finds.
+    On the CPU the capacity is the machine's memory, never 0.
+    """
+    override_name = settings.ZOO_DEVICE
+    override_total = settings.ZOO_DEVICE_TOTAL_MEMORY_MB
+    gpus = [] if override_name and not override_name.startswith("cuda") else nvml_devices()
+    if override_name:
+        match = next((g for g in gpus if g.name == override_name), None)
+        total = override_total or (match.total_memory_mb if match else system_memory_mb())
+        return DeviceInfo(name=override_name, kind=_kind_of(override_name), total_memory_mb=total)
+    if gpus:
+        gpu = gpus[0]
+        if override_total:
+            return DeviceInfo(name=gpu.name, kind="cuda", total_memory_mb=override_total)
+        return gpu
+    return DeviceInfo(name="cpu", kind="cpu", total_memory_mb=override_total or system_memory_mb())

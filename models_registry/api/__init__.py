@@ -1,0 +1,1 @@
+"""HTTP API of the registry: the Model Zoo API and the Model Management API."""

@@ -1,0 +1,83 @@
+"""Error bodies, one shape per API, for every error including the unexpected ones.
+
+The Model Zoo API answers errors as ``{"detail": "..."}`` (DRF's own shape); the Model
+Management API as ``{"error": "..."}``, which its document's client code reads as
+``error.error``. A view says which by its ``error_key``.
+"""
+
+from __future__ import annotations
+
+import logging
+from typing import Any
+
+from django.http import HttpRequest, JsonResponse
+from rest_framework import exceptions, status
+from rest_framework.response import Response
+from rest_framework.views import exception_handler as drf_exception_handler
+
+logger = logging.getLogger(__name__)
+
+MANAGEMENT_PREFIX = "/api/models/"
+
+
+class ApiError(exceptions.APIException):
+    """An error with an exact message and status, as the documents spell them."""
+
+    def __init__(self, message: str, status_code: int = status.HTTP_400_BAD_REQUEST):
+        super().__init__(detail=message)
+        self.status_code = status_code
+
+
+def flatten(detail: Any) -> str:
+    """One readable sentence from DRF's nested error details."""
+    if isinstance(detail, dict):
+        parts = []
+        for field, value in detail.items():
+            text = flatten(value)
+            parts.append(text if field in ("non_field_errors", "detail") else f"{field}: {text}")
+        return "; ".join(parts)
+    if isinstance(detail, list):
+        return " ".join(flatten(item) for item in detail)
+    return str(detail)
+
+
+def error_key_for(path: str, view: Any = None) -> str:
+    key = getattr(view, "error_key", None)
+    if key:
+        return key
+    return "error" if path.startswith(MANAGEMENT_PREFIX) else "detail"
+
+
+def exception_handler(exc: Exception, context: dict[str, Any]) -> Response:
+    """DRF's handler, with the per-API error key and a JSON body for unexpected errors."""
+    request = context.get("request")
+    key = error_key_for(request.path if request else "", context.get("view"))
+    response = drf_exception_handler(exc, context)
+    if response is None:
+        logger.exception("Unhandled error in %s", request.path if request else "a view")
+        return Response({key: "Internal server error"}, status=500)
+    message = flatten(response.data)
+    response.data = {key: message}
+    return response
+
+
+def _json_error(request: HttpRequest, message: str, status_code: int) -> JsonResponse:
+    key = error_key_for(request.path)
+    return JsonResponse({key: message}, status=status_code)
+
+
+def not_found(request: HttpRequest, exception: Exception | None = None) -> JsonResponse:
+    """Django's 404 for paths no route matches: JSON, like every other API error."""
+    return _json_error(request, f"Not found: {request.path}", 404)
+
+
+def server_error(request: HttpRequest) -> JsonResponse:
+    return _json_error(request, "Internal server error", 500)
+
+
+def bad_request(request: HttpRequest, exception: Exception | None = None) -> JsonResponse:
+    return _json_error(request, "Bad request", 400)
+
+
+def permission_denied(request: HttpRequest, exception: Exception | None = None) -> JsonResponse:
+    return _json_error(request, "Permission denied", 403)

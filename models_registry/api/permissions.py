@@ -1,0 +1,38 @@
+"""Who may do what: reads are open (unless closed by a setting), writes need staff."""
+
+from __future__ import annotations
+
+from typing import Any
+
+from django.conf import settings
+from rest_framework.permissions import SAFE_METHODS, BasePermission
+from rest_framework.request import Request
+
+
+def _may_read(request: Request) -> bool:
+    return not settings.ZOO_READS_REQUIRE_AUTH or bool(
+        request.user and request.user.is_authenticated
+    )
+
+
+def _is_staff(request: Request) -> bool:
+    user = request.user
+    return bool(user and user.is_authenticated and user.is_active and user.is_staff)
+
+
+class ReadOpenWriteStaff(BasePermission):
+    """Safe methods follow the read setting; every other method needs a staff user."""
+
+    message = "Staff credentials are required for this operation."
+
+    def has_permission(self, request: Request, view: Any) -> bool:
+        if request.method in SAFE_METHODS:
+            return _may_read(request)
+        return _is_staff(request)
+
+
+class ReadOnlyPost(BasePermission):
+    """For a POST that changes nothing (``/api/models/validate``): open like a read."""
+
+    def has_permission(self, request: Request, view: Any) -> bool:
+        return _may_read(request)

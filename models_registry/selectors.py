@@ -1,0 +1,409 @@
+"""Read-side queries of the registry and of the runtime state the workers write.
+
+Every function here runs a fixed number of queries, whatever the number of models:
+the status endpoints are polled every few seconds by dashboards.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Iterable
+from dataclasses import dataclass
+from datetime import datetime, timedelta
+
+from django.conf import settings
+from django.db.models import Prefetch, QuerySet
+from django.utils import timezone
+
+from inference.devices import DeviceInfo, probe_default_device
+from models_registry.models import (
+    Device,
+    InferenceSettings,
+    ModelEntry,
+    ModelState,
+    ModelStatus,
+    Task,
+    TaskOption,
+    TaskType,
+)
+
+# When a model has states on several devices, the one to show: the most "alive" wins.
+_STATUS_RANK = {
+    ModelStatus.LOADED: 4,
+    ModelStatus.LOADING: 3,
+    ModelStatus.ERROR: 2,
+    ModelStatus.UNLOADED: 1,
+}
+_HOLDING = (ModelStatus.LOADED, ModelStatus.LOADING)
+
+
+@dataclass
+class ModelRuntime:
+    """A model's runtime state, summed over the devices of live workers.
+
+    ``held_mb`` is the memory counted against a budget while the model is loaded or
+    loading: the larger of the registry estimate and the measured size.
+    """
+
+    status: str = ModelStatus.UNLOADED
+    load_count: int = 0
+    held_mb: int = 0
+    measured_mb: int | None = None
+    last_used_at: datetime | None = None
+    available: bool = False
+    load_duration_s: float | None = None
+    last_error: str = ""
+
+
+def heartbeat_cutoff() -> datetime:
+    return timezone.now() - timedelta(seconds=settings.ZOO_WORKER_HEARTBEAT_TIMEOUT_S)
+
+
+def live_devices() -> list[Device]:
+    """Devices whose worker has heartbeated within the timeout."""
+    return list(Device.objects.filter(heartbeat_at__gte=heartbeat_cutoff()))
+
+
+def runtime_by_model(entries: Iterable[ModelEntry]) -> dict[int, ModelRuntime]:
+    """The runtime state of each given model, in one query.
+
+    Status, leases and held memory count only devices of live workers, so a dead
+    worker's models stop showing as loaded. ``available`` and ``last_used_at`` are
+    history and count every device.
+    """
+    by_id = {entry.pk: entry for entry in entries}
+    runtime = {pk: ModelRuntime() for pk in by_id}
+    cutoff = heartbeat_cutoff()
+    states = ModelState.objects.filter(model_id__in=by_id).values(
+        "model_id",
+        "status",
+        "load_count",
+        "measured_mb",
+        "loaded_at",
+        "last_used_at",
+        "load_duration_s",
+        "last_error",
+        "on_cpu_fallback",
+        "device__heartbeat_at",
+    )
+    for state in states:
+        info = runtime[state["model_id"]]
+        if state["loaded_at"] is not None:
+            info.available = True
+        if state["last_used_at"] and (
+            info.last_used_at is None or state["last_used_at"] > info.last_used_at
+        ):
+            info.last_used_at = state["last_used_at"]
+        heartbeat = state["device__heartbeat_at"]
+        if heartbeat is None or heartbeat < cutoff:
+            continue
+        if _STATUS_RANK[state["status"]] > _STATUS_RANK[info.status]:
+            info.status = state["status"]
+            info.load_duration_s = state["load_duration_s"]
+            info.measured_mb = state["measured_mb"]
+        if state["status"] == ModelStatus.ERROR and not info.last_error:
+            info.last_error = state["last_error"]
+        info.load_count += state["load_count"]
+        if state["status"] in _HOLDING and not state["on_cpu_fallback"]:
+            estimate = by_id[state["model_id"]].vram_mb
+            info.held_mb += max(estimate, state["measured_mb"] or 0)
+    for pk, entry in by_id.items():
+        if not entry.enabled:
+            runtime[pk].status = ModelStatus.DISABLED
+    return runtime
+
+
+def zoo_entries() -> QuerySet[ModelEntry]:
+    """The enrichment zoo's models, in registry order."""
+    return ModelEntry.objects.filter(in_zoo=True)
+
+
+def zoo_entry(*, name: str) -> ModelEntry | None:
+    return zoo_entries().filter(name=name).first()
+
+
+def inference_settings() -> InferenceSettings:
+    return InferenceSettings.load()
+
+
+@dataclass(frozen=True)
+class ZooBudget:
+    budget_mb: int
+    used_mb: int
+
+    @property
+    def available_mb(self) -> int:
+        return max(0, self.budget_mb - self.used_mb)
+
+
+def zoo_budget(runtime: dict[int, ModelRuntime], *, devices: int) -> ZooBudget:
+    """The zoo's pool: its cap on each live device (at least one), and what zoo models hold."""
+    cap = inference_settings().zoo_vram_budget_mb
+    return ZooBudget(
+        budget_mb=cap * max(1, devices),
+        used_mb=sum(info.held_mb for info in runtime.values()),
+    )
+
+
+def primary_device() -> DeviceInfo:
+    """The device the Model Management API reports on.
+
+    A live worker's device when one is registered (the truth of the machine that runs
+    the models), preferring the GPU with the most memory; else this machine's probe.
+    """
+    devices = live_devices()
+    if devices:
+        gpu_first = sorted(
+            devices, key=lambda d: (d.kind == "cuda", d.kind != "cpu", d.total_memory_mb)
+        )
+        best = gpu_first[-1]
+        return DeviceInfo(name=best.name, kind=best.kind, total_memory_mb=best.total_memory_mb)
+    return probe_default_device()
+
+
+def tasks_with_options() -> list[Task]:
+    """Every task with its options in order and its selection, in three queries."""
+    options = TaskOption.objects.select_related("model").order_by("position", "model__name")
+    tasks = {
+        task.name: task
+        for task in Task.objects.select_related("selected").prefetch_related(
+            Prefetch("task_options", queryset=options)
+        )
+    }
+    # The documents' task order, whatever the table holds.
+    return [tasks[name] for name in TaskType.values if name in tasks]
+
+
+def task_option(*, task: str, model_name: str) -> ModelEntry | None:
+    return ModelEntry.objects.filter(
+        task_options__task_id=task, name=model_name
+    ).first()
+
+
+# --- The Model Zoo API ---------------------------------------------------------------
+
+# The compact status's UI categories, in the document's order; the rest is "Other".
+UI_CATEGORIES: dict[str, str] = {
+    "detection": "Detection",
+    "classification": "Classification",
+    "segmentation": "Segmentation",
+    "pose": "Pose",
+    "depth-estimation": "Depth",
+    "embedding": "Embedding",
+    "ocr": "OCR",
+    "action-recognition": "Action Recognition",
+}
+UI_OTHER = "Other"
+UI_ORDER = [*UI_CATEGORIES.values(), UI_OTHER]
+
+
+@dataclass(frozen=True)
+class ZooModelRow:
+    """A zoo model as both of the zoo API's lists show it."""
+
+    name: str
+    display_name: str
+    vram_mb: int
+    status: str
+    category: str
+    ui_category: str
+    enabled: bool
+    available: bool
+    path: str
+    load_count: int
+    last_used_at: datetime | None
+
+
+@dataclass(frozen=True)
+class ZooSnapshot:
+    rows: list[ZooModelRow]
+    budget: ZooBudget
+    taken_at: datetime
+
+    @property
+    def loaded_count(self) -> int:
+        return sum(1 for row in self.rows if row.status == ModelStatus.LOADED)
+
+    @property
+    def disabled_count(self) -> int:
+        return sum(1 for row in self.rows if not row.enabled)
+
+
+def _zoo_row(entry: ModelEntry, info: ModelRuntime) -> ZooModelRow:
+    return ZooModelRow(
+        name=entry.name,
+        display_name=entry.display_name,
+        vram_mb=entry.vram_mb,
+        status=info.status,
+        category=entry.category,
+        ui_category=UI_CATEGORIES.get(entry.category, UI_OTHER) if entry.enabled else UI_OTHER,
+        enabled=entry.enabled,
+        available=info.available,
+        path=entry.path,
+        load_count=info.load_count,
+        last_used_at=info.last_used_at,
+    )
+
+
+def zoo_snapshot() -> ZooSnapshot:
+    """Every zoo model with its runtime state and the zoo's budget, in registry order."""
+    entries = list(zoo_entries())
+    runtime = runtime_by_model(entries)
+    rows = [_zoo_row(entry, runtime[entry.pk]) for entry in entries]
+    budget = zoo_budget(runtime, devices=len(live_devices()))
+    return ZooSnapshot(rows=rows, budget=budget, taken_at=timezone.now())
+
+
+def zoo_compact_status() -> ZooSnapshot:
+    """The snapshot sorted for the UI: by category in the document's order, disabled last."""
+    snapshot = zoo_snapshot()
+    ordered = sorted(
+        snapshot.rows,
+        key=lambda row: (not row.enabled, UI_ORDER.index(row.ui_category)),
+    )  # sorted() is stable: registry order within a category
+    return ZooSnapshot(rows=ordered, budget=snapshot.budget, taken_at=snapshot.taken_at)
+
+
+def zoo_model_row(*, name: str) -> ZooModelRow | None:
+    entry = zoo_entry(name=name)
+    if entry is None:
+        return None
+    return _zoo_row(entry, runtime_by_model([entry])[entry.pk])
+
+
+# --- The Model Management API --------------------------------------------------------
+
+
+def gb(mb: float) -> float:
+    return round(mb / 1024, 2)
+
+
+def option_document(entry: ModelEntry) -> dict[str, object]:
+    """A task option as the Model Management document (and its YAML file) spells it."""
+    doc: dict[str, object] = {"model_id": entry.model_id or entry.name}
+    if entry.framework:
+        doc["framework"] = entry.framework
+    if entry.vram_unit == "gb":
+        doc["vram_gb"] = gb(entry.vram_mb)
+    else:
+        doc["vram_mb"] = entry.vram_mb
+    if entry.speed:
+        doc["speed"] = entry.speed
+    if entry.description:
+        doc["description"] = entry.description
+    if entry.fps is not None:
+        doc["fps"] = entry.fps
+    return doc
+
+
+def inference_document(row: InferenceSettings) -> dict[str, object]:
+    return {
+        "max_memory_per_model": row.max_memory_per_model,
+        "offload_threshold": row.offload_threshold,
+        "warmup_on_startup": row.warmup_on_startup,
+        "default_batch_size": row.default_batch_size,
+        "max_batch_size": row.max_batch_size,
+    }
+
+
+def management_config() -> dict[str, object]:
+    """``GET /api/models/config``: every task's options and selection, and the settings."""
+    device = primary_device()
+    models = {
+        task.name: {
+            "selected": task.selected.name if task.selected else None,
+            "options": {
+                option.model.name: option_document(option.model)
+                for option in task.task_options.all()
+            },
+        }
+        for task in tasks_with_options()
+    }
+    return {
+        "models": models,
+        "inference": inference_document(inference_settings()),
+        "cuda_available": device.cuda_available,
+        "total_vram_gb": gb(device.total_memory_mb),
+    }
+
+
+def management_status() -> dict[str, object]:
+    """``GET /api/models/status``: what is loaded for each task, and the device's memory.
+
+    A task shows its selected model if that is loaded, else the first of its loaded
+    options. The total counts every model held on the live devices, zoo models too.
+    """
+    device = primary_device()
+    tasks = tasks_with_options()
+    holding = ModelEntry.objects.filter(
+        states__status__in=_HOLDING, states__device__heartbeat_at__gte=heartbeat_cutoff()
+    ).distinct()
+    runtime = runtime_by_model(holding)
+    loaded: dict[str, object] = {}
+    for task in tasks:
+        candidates = [o.model for o in task.task_options.all() if o.model.pk in runtime]
+        candidates.sort(key=lambda entry: entry.pk != task.selected_id)
+        for entry in candidates:
+            info = runtime[entry.pk]
+            if info.status == ModelStatus.LOADED:
+                loaded[task.name] = {
+                    "model_id": entry.model_id or entry.name,
+                    "memory_usage_gb": gb(info.held_mb),
+                    "load_time": round(info.load_duration_s or 0.0, 3),
+                }
+                break
+    return {
+        "loaded_models": loaded,
+        "total_vram_allocated_gb": gb(sum(info.held_mb for info in runtime.values())),
+        "total_vram_available_gb": gb(device.total_memory_mb),
+        "cuda_available": device.cuda_available,
+        "device": device.name,
+    }
+
+
+def budget_validation() -> dict[str, object]:
+    """``POST /api/models/validate``: do the selected models fit, by the document's sums.
+
+    ``max_allowed_gb = total_vram_gb × offload_threshold``; the selection is valid when
+    the selected models' requirements add up to no more than that.
+    """
+    device = primary_device()
+    row = inference_settings()
+    total_gb = gb(device.total_memory_mb)
+    max_allowed = round(total_gb * row.offload_threshold, 2)
+    requirements: dict[str, object] = {}
+    warnings: list[str] = []
+    required = 0.0
+    for task in tasks_with_options():
+        if task.selected is None:
+            continue
+        need = gb(task.selected.vram_mb)
+        required += need
+        requirements[task.name] = {"model_name": task.selected.name, "vram_gb": need}
+        if need > row.max_memory_per_model:
+            warnings.append(
+                f"{task.selected.name} needs {need:.1f} GB, more than max_memory_per_model "
+                f"({row.max_memory_per_model:.1f} GB)"
+            )
+    required = round(required, 2)
+    valid = required <= max_allowed and not warnings
+    if required > total_gb:
+        warnings.insert(
+            0, f"Total required VRAM ({required:.1f} GB) exceeds available VRAM ({total_gb:.1f} GB)"
+        )
+    elif required > max_allowed:
+        warnings.insert(
+            0,
+            f"Total required VRAM ({required:.1f} GB) exceeds the allowed "
+            f"{row.offload_threshold:.0%} of available VRAM ({max_allowed:.1f} GB)",
+        )
+    if not valid:
+        warnings.append("Consider selecting smaller models or reducing simultaneous tasks")
+    return {
+        "valid": valid,
+        "total_vram_gb": total_gb,
+        "total_required_gb": required,
+        "threshold": row.offload_threshold,
+        "max_allowed_gb": max_allowed,
+        "model_requirements": requirements,
+        "warnings": warnings,
+    }

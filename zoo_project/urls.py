@@ -1,0 +1,24 @@
+"""URL routes: both APIs under /api/, schema and docs, admin, health, metrics."""
+
+from __future__ import annotations
+
+from django.contrib import admin
+from django.urls import include, path
+from drf_spectacular.views import SpectacularAPIView, SpectacularSwaggerView
+
+from zoo_project import health
+
+urlpatterns = [
+    path("api/", include("models_registry.api.urls")),
+    path("api/schema/", SpectacularAPIView.as_view(), name="schema"),
+    path("api/docs/", SpectacularSwaggerView.as_view(url_name="schema"), name="swagger-ui"),
+    path("admin/", admin.site.urls),
+    path("healthz", health.healthz, name="healthz"),
+    path("readyz", health.readyz, name="readyz"),
+    path("", include("django_prometheus.urls")),
+]
+
+handler400 = "models_registry.api.errors.bad_request"
+handler403 = "models_registry.api.errors.permission_denied"
+handler404 = "models_registry.api.errors.not_found"
+handler500 = "models_registry.api.errors.server_error"
