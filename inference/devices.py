@@ -66,22 +66,23 @@ def _kind_of(name: str) -> str:
 
 
 @functools.cache
+def _first_gpu() -> DeviceInfo | None:
+    gpus = nvml_devices()
+    return gpus[0] if gpus else None
+
+
 def probe_default_device() -> DeviceInfo:
     """The device this machine would serve first: the first GPU, else the CPU.
 
     ``ZOO_DEVICE`` and ``ZOO_DEVICE_TOTAL_MEMORY_MB`` override what the probe finds.
-    On the CPU the capacity is the machine's memory, never 0.
+    On the CPU the capacity is the machine's memory, never 0. The hardware is probed
+    once per process; the overrides are read on every call.
     """
-    override_name = settings.ZOO_DEVICE
-    override_total = settings.ZOO_DEVICE_TOTAL_MEMORY_MB
-    gpus = [] if override_name and not override_name.startswith("cuda") else nvml_devices()
-    if override_name:
-        match = next((g for g in gpus if g.name == override_name), None)
-        total = override_total or (match.total_memory_mb if match else system_memory_mb())
-        return DeviceInfo(name=override_name, kind=_kind_of(override_name), total_memory_mb=total)
-    if gpus:
-        gpu = gpus[0]
-        if override_total:
-            return DeviceInfo(name=gpu.name, kind="cuda", total_memory_mb=override_total)
-        return gpu
-    return DeviceInfo(name="cpu", kind="cpu", total_memory_mb=override_total or system_memory_mb())
+    name = settings.ZOO_DEVICE
+    total = settings.ZOO_DEVICE_TOTAL_MEMORY_MB
+    gpu = _first_gpu() if not name or name.startswith("cuda") else None
+    if not name:
+        name = gpu.name if gpu else "cpu"
+    if not total:
+        total = gpu.total_memory_mb if gpu and gpu.name == name else system_memory_mb()
+    return DeviceInfo(name=name, kind=_kind_of(name), total_memory_mb=total)

@@ -46,6 +46,7 @@ def _zoo(
     }
 
 
+# fmt: off
 # The Model Zoo document's 18 models, in its order: 15 enabled, then 3 disabled.
 ZOO_MODELS: list[dict[str, Any]] = [
     _zoo("yolo11-license-plate", "YOLO11 License Plate", "detection", 300, "ultralytics",
@@ -192,6 +193,8 @@ TASK_OPTIONS: dict[str, list[dict[str, Any]]] = {
     ],
 }
 
+# fmt: on
+
 TASK_SELECTIONS: dict[str, str | None] = {
     "video_summarization": "llama-4-scout",
     "object_detection": "yolov8n",
@@ -227,10 +230,9 @@ def install_catalog(apps: Any) -> bool:
     if settings_row.catalog_version >= CATALOG_VERSION:
         return False
 
-    position = 0
     entries: dict[str, Any] = {}
-    for spec in ZOO_MODELS + [o for options in TASK_OPTIONS.values() for o in options]:
-        position += 1
+    all_specs = ZOO_MODELS + [o for options in TASK_OPTIONS.values() for o in options]
+    for position, spec in enumerate(all_specs, start=1):
         entry, _ = model_entry.objects.get_or_create(
             name=spec["name"], defaults={**spec, "position": position}
         )

@@ -107,9 +107,7 @@ class ModelEntry(models.Model):
     pinned = models.BooleanField(
         default=False, help_text="Never evicted to make room for another model."
     )
-    priority = models.IntegerField(
-        default=0, help_text="Higher priority models are evicted last."
-    )
+    priority = models.IntegerField(default=0, help_text="Higher priority models are evicted last.")
     position = models.PositiveIntegerField(
         default=0, help_text="Order within the registry, as the documents list the models."
     )

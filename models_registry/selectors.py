@@ -174,9 +174,7 @@ def tasks_with_options() -> list[Task]:
 
 
 def task_option(*, task: str, model_name: str) -> ModelEntry | None:
-    return ModelEntry.objects.filter(
-        task_options__task_id=task, name=model_name
-    ).first()
+    return ModelEntry.objects.filter(task_options__task_id=task, name=model_name).first()
 
 
 # --- The Model Zoo API ---------------------------------------------------------------
@@ -406,4 +404,21 @@ def budget_validation() -> dict[str, object]:
         "max_allowed_gb": max_allowed,
         "model_requirements": requirements,
         "warnings": warnings,
+    }
+
+
+def config_document() -> dict[str, object]:
+    """The registry's tasks and inference settings in the models.yaml format."""
+    return {
+        "tasks": {
+            task.name: {
+                "selected": task.selected.name if task.selected else None,
+                "options": {
+                    option.model.name: option_document(option.model)
+                    for option in task.task_options.all()
+                },
+            }
+            for task in tasks_with_options()
+        },
+        "inference": inference_document(inference_settings()),
     }

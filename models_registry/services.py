@@ -4,11 +4,21 @@ from __future__ import annotations
 
 import logging
 from collections.abc import Iterable
+from typing import Any
 
 from django.db import transaction
 from django.utils import timezone
 
-from models_registry.models import ModelEntry, Task, TaskType
+from models_registry.models import (
+    Category,
+    InferenceSettings,
+    Loader,
+    MemoryUnit,
+    ModelEntry,
+    Task,
+    TaskOption,
+    TaskType,
+)
 
 logger = logging.getLogger(__name__)
 
@@ -52,3 +62,89 @@ def models_set_enabled(*, names: Iterable[str], enabled: bool, reason: str = "")
     }
     with transaction.atomic():
         return ModelEntry.objects.filter(name__in=list(names)).update(**fields)
+
+
+_TASK_CATEGORY = {
+    TaskType.VIDEO_SUMMARIZATION: Category.VISION_LANGUAGE,
+    TaskType.OBJECT_DETECTION: Category.DETECTION,
+    TaskType.OBJECT_TRACKING: Category.TRACKING,
+}
+_SERVER_FRAMEWORKS = {"sglang", "vllm"}
+_EXTERNAL_FRAMEWORKS = {"anthropic", "openai", "google", "external", "external_api"}
+
+
+def _loader_for(option: dict[str, Any]) -> str:
+    framework = option.get("framework", "").lower()
+    if framework in _SERVER_FRAMEWORKS:
+        return Loader.SERVER
+    if framework in _EXTERNAL_FRAMEWORKS:
+        return Loader.EXTERNAL
+    if "yolo" in option["model_id"].lower() or framework == "ultralytics":
+        return Loader.ULTRALYTICS
+    return Loader.TRANSFORMERS
+
+
+def _option_fields(option: dict[str, Any]) -> dict[str, Any]:
+    """Registry fields from a models.yaml option; only what the file gives."""
+    fields: dict[str, Any] = {"model_id": option["model_id"]}
+    if "vram_gb" in option:
+        fields["vram_mb"] = round(option["vram_gb"] * 1024)
+        fields["vram_unit"] = MemoryUnit.GB
+    else:
+        fields["vram_mb"] = option["vram_mb"]
+        fields["vram_unit"] = MemoryUnit.MB
+    for key in ("framework", "speed", "description", "fps"):
+        if key in option:
+            fields[key] = option[key]
+    return fields
+
+
+@transaction.atomic
+def config_import(*, document: dict[str, Any]) -> dict[str, int]:
+    """Merge a validated models.yaml document into the registry, all or nothing.
+
+    Options are created or updated by name and linked to their task; the selection and
+    the inference settings are set as the file says. Models and options the file does
+    not mention are left as they are. Returns counts of what changed.
+    """
+    counts = {"created": 0, "updated": 0, "selections": 0}
+    for task_name, task_doc in document.get("tasks", {}).items():
+        task, _ = Task.objects.select_for_update().get_or_create(name=task_name)
+        next_position = task.task_options.count()
+        for name, option in task_doc["options"].items():
+            fields = _option_fields(option)
+            entry = ModelEntry.objects.filter(name=name).first()
+            if entry is None:
+                external = _loader_for(option) == Loader.EXTERNAL
+                entry = ModelEntry(
+                    name=name,
+                    display_name=name,
+                    category=Category.EXTERNAL_API if external else _TASK_CATEGORY[task_name],
+                    loader=_loader_for(option),
+                    **fields,
+                )
+                entry.full_clean()
+                entry.save()
+                counts["created"] += 1
+            elif any(getattr(entry, key) != value for key, value in fields.items()):
+                for key, value in fields.items():
+                    setattr(entry, key, value)
+                entry.full_clean()
+                entry.save()
+                counts["updated"] += 1
+            _, linked = TaskOption.objects.get_or_create(
+                task=task, model=entry, defaults={"position": next_position}
+            )
+            next_position += linked
+        if "selected" in task_doc:
+            selected = task_doc["selected"]
+            task.selected = ModelEntry.objects.get(name=selected) if selected else None
+            task.save(update_fields=["selected", "updated_at"])
+            counts["selections"] += 1
+    if "inference" in document:
+        row = InferenceSettings.load()
+        for key, value in document["inference"].items():
+            setattr(row, key, value)
+        row.full_clean()
+        row.save()
+    return counts

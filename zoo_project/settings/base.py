@@ -162,8 +162,8 @@ SPECTACULAR_SETTINGS = {
     "TITLE": "Model Zoo",
     "DESCRIPTION": (
         "Runs a zoo of vision and vision-language models inside a memory budget. "
-        "Serves the Model Zoo API (`/api/system/...`, errors as `{\"detail\": ...}`) and "
-        "the Model Management API (`/api/models/...`, errors as `{\"error\": ...}`). "
+        'Serves the Model Zoo API (`/api/system/...`, errors as `{"detail": ...}`) and '
+        'the Model Management API (`/api/models/...`, errors as `{"error": ...}`). '
         "Reads are open unless `ZOO_READS_REQUIRE_AUTH` is set; writes need a staff "
         "user's session (with its CSRF token) or `Authorization: Token <key>`."
     ),
