@@ -47,22 +47,25 @@ class TaskOptionInline(admin.TabularInline):
     autocomplete_fields = ["model"]
 
 
+_STATE_FIELDS = (
+    "device",
+    "status",
+    "load_count",
+    "measured_mb",
+    "loaded_at",
+    "last_used_at",
+    "load_duration_s",
+    "last_error",
+    "error_count",
+)
+
+
 class ModelStateInline(admin.TabularInline):
     model = ModelState
     extra = 0
     can_delete = False
-    fields = [
-        "device",
-        "status",
-        "load_count",
-        "measured_mb",
-        "loaded_at",
-        "last_used_at",
-        "load_duration_s",
-        "last_error",
-        "error_count",
-    ]
-    readonly_fields = fields
+    fields = _STATE_FIELDS
+    readonly_fields = _STATE_FIELDS
 
     def has_add_permission(self, request: HttpRequest, obj: object = None) -> bool:
         return False

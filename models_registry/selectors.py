@@ -27,7 +27,7 @@ from models_registry.models import (
 )
 
 # When a model has states on several devices, the one to show: the most "alive" wins.
-_STATUS_RANK = {
+_STATUS_RANK: dict[str, int] = {
     ModelStatus.LOADED: 4,
     ModelStatus.LOADING: 3,
     ModelStatus.ERROR: 2,
