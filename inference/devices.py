@@ -8,11 +8,16 @@ is safe in a process that later forks.
 from __future__ import annotations
 
 import functools
+import gc
 import logging
 import os
+import threading
 from dataclasses import dataclass
+from typing import Any
 
 from django.conf import settings
+
+from inference.loaders.base import OutOfMemory
 
 logger = logging.getLogger(__name__)
 
@@ -86,3 +91,147 @@ def probe_default_device() -> DeviceInfo:
     if not total:
         total = gpu.total_memory_mb if gpu and gpu.name == name else system_memory_mb()
     return DeviceInfo(name=name, kind=_kind_of(name), total_memory_mb=total)
+
+
+# --- Backends: the device a manager loads models onto -------------------------------
+
+
+def ceil_mb(num_bytes: int) -> int:
+    return -(-num_bytes // MB)
+
+
+class DeviceBackend:
+    """A device as the manager uses it: where tensors go and how memory is measured."""
+
+    kind = "cpu"
+
+    def __init__(self, name: str, total_memory_mb: int):
+        self.name = name
+        self.total_memory_mb = total_memory_mb
+
+    @property
+    def torch_device(self) -> str:
+        """The PyTorch device the loaders place tensors on."""
+        return self.name
+
+    def info(self) -> DeviceInfo:
+        return DeviceInfo(name=self.name, kind=self.kind, total_memory_mb=self.total_memory_mb)
+
+    def budget_mb(self, threshold: float) -> int:
+        return int(self.total_memory_mb * threshold)
+
+    def memory_mark(self) -> int:
+        """Bytes the device has allocated now, to measure a load by difference."""
+        return 0
+
+    def measure(self, model: Any, mark: int) -> int:
+        """MB the loaded model holds: its tensor bytes (subclasses add what they see)."""
+        return ceil_mb(model.tensor_bytes())
+
+    def on_loaded(self, name: str, held_mb: int) -> None:
+        """The model now holds ``held_mb`` on the device."""
+
+    def on_unloaded(self, name: str) -> None:
+        """The model's memory was released."""
+        gc.collect()
+
+    def is_out_of_memory(self, exc: BaseException) -> bool:
+        return isinstance(exc, MemoryError)
+
+
+class CpuBackend(DeviceBackend):
+    kind = "cpu"
+
+    def __init__(self, total_memory_mb: int | None = None):
+        super().__init__("cpu", total_memory_mb or system_memory_mb())
+
+
+class CudaBackend(DeviceBackend):
+    """An NVIDIA GPU: measured through ``torch.cuda`` allocation and NVML."""
+
+    kind = "cuda"
+
+    def memory_mark(self) -> int:
+        import torch
+
+        torch.cuda.synchronize(self.name)
+        return int(torch.cuda.memory_allocated(self.name))
+
+    def measure(self, model: Any, mark: int) -> int:
+        import torch
+
+        torch.cuda.synchronize(self.name)
+        allocated = int(torch.cuda.memory_allocated(self.name)) - mark
+        return max(ceil_mb(allocated), super().measure(model, mark))
+
+    def on_unloaded(self, name: str) -> None:
+        import torch
+
+        super().on_unloaded(name)
+        torch.cuda.empty_cache()
+
+    def is_out_of_memory(self, exc: BaseException) -> bool:
+        import torch
+
+        return isinstance(exc, torch.cuda.OutOfMemoryError) or super().is_out_of_memory(exc)
+
+
+class SimulatedBackend(DeviceBackend):
+    """A GPU that is not there: fixed total memory and deterministic accounting.
+
+    Tensors live on the CPU; the device keeps a ledger of what each resident model holds
+    and fails like a real GPU (``OutOfMemory``) when the ledger would pass the total.
+    Tests read ``peak_mb`` to prove a budget was never exceeded.
+    """
+
+    kind = "sim"
+
+    def __init__(self, name: str = "sim:0", total_memory_mb: int = 24 * 1024):
+        super().__init__(name, total_memory_mb)
+        self._lock = threading.Lock()
+        self.ledger: dict[str, int] = {}
+        self.peak_mb = 0
+
+    @property
+    def torch_device(self) -> str:
+        return "cpu"
+
+    @property
+    def allocated_mb(self) -> int:
+        with self._lock:
+            return sum(self.ledger.values())
+
+    def on_loaded(self, name: str, held_mb: int) -> None:
+        with self._lock:
+            others = sum(mb for key, mb in self.ledger.items() if key != name)
+            if others + held_mb > self.total_memory_mb:
+                raise OutOfMemory(
+                    f"{self.name}: {held_mb} MB requested with {others} MB of "
+                    f"{self.total_memory_mb} MB in use"
+                )
+            self.ledger[name] = held_mb
+            self.peak_mb = max(self.peak_mb, others + held_mb)
+
+    def on_unloaded(self, name: str) -> None:
+        with self._lock:
+            self.ledger.pop(name, None)
+
+    def is_out_of_memory(self, exc: BaseException) -> bool:
+        return isinstance(exc, OutOfMemory) or super().is_out_of_memory(exc)
+
+
+def backend_for(name: str, total_memory_mb: int | None = None) -> DeviceBackend:
+    """The backend for a device string: ``cpu``, ``cuda:N`` or ``sim:N``."""
+    kind = _kind_of(name)
+    if kind == "cpu":
+        return CpuBackend(total_memory_mb)
+    if kind == "sim":
+        return SimulatedBackend(name, total_memory_mb or 24 * 1024)
+    if kind == "cuda":
+        if not total_memory_mb:
+            found = {gpu.name: gpu for gpu in nvml_devices()}
+            if name not in found:
+                raise ValueError(f"no GPU {name} on this machine (NVML sees {sorted(found)})")
+            total_memory_mb = found[name].total_memory_mb
+        return CudaBackend(name, total_memory_mb)
+    raise ValueError(f"unknown device {name!r}: expected cpu, cuda:N or sim:N")

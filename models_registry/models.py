@@ -10,6 +10,7 @@ from __future__ import annotations
 from django.core.validators import MaxValueValidator, MinValueValidator, RegexValidator
 from django.db import models
 from django.db.models import Q
+from django.utils import timezone
 
 
 class Category(models.TextChoices):
@@ -164,6 +165,18 @@ class TaskOption(models.Model):
         return f"{self.task_id}: {self.model}"
 
 
+class EvictionPolicy(models.TextChoices):
+    """When idle models leave memory.
+
+    All three evict idle models, least recently used and lowest priority first, when a
+    load needs room; they differ in what happens to a model nobody is using.
+    """
+
+    LRU = "lru", "LRU: stay resident until the room is needed"
+    AFTER_BATCH = "after_batch", "After batch: unload when the batch that used it ends"
+    KEEP_ALIVE = "keep_alive", "Keep alive: unload after keep_alive_s idle seconds"
+
+
 class InferenceSettings(models.Model):
     """The global inference settings: a single row (pk 1), edited in the admin."""
 
@@ -183,6 +196,15 @@ class InferenceSettings(models.Model):
     )
     cpu_fallback = models.BooleanField(
         default=False, help_text="Place a model that does not fit on the GPU on the CPU."
+    )
+    eviction_policy = models.CharField(
+        max_length=20,
+        choices=EvictionPolicy.choices,
+        default=EvictionPolicy.LRU,
+        help_text="Which idle models make room, and when idle models are unloaded.",
+    )
+    keep_alive_s = models.PositiveIntegerField(
+        default=300, help_text="With the keep_alive policy: unload a model idle this long."
     )
     catalog_version = models.PositiveIntegerField(
         default=0,
@@ -301,3 +323,38 @@ class ModelState(models.Model):
 
     def __str__(self) -> str:
         return f"{self.model} on {self.device}: {self.status}"
+
+
+class EventKind(models.TextChoices):
+    LOAD = "load", "Loaded"
+    UNLOAD = "unload", "Unloaded"
+    EVICT = "evict", "Evicted"
+    REFUSE = "refuse", "Refused"
+    FAIL = "fail", "Failed"
+    CPU_FALLBACK = "cpu_fallback", "Placed on the CPU"
+
+
+class ModelEvent(models.Model):
+    """The manager's decision log: every load, unload, eviction, refusal and failure,
+    with the reason a person can read ("evicted yolo11-face (lru, idle 14 min, 200 MB)
+    to fit vitpose-small")."""
+
+    created_at = models.DateTimeField(default=timezone.now, db_index=True)
+    device = models.ForeignKey(
+        Device, null=True, blank=True, on_delete=models.SET_NULL, related_name="events"
+    )
+    model = models.ForeignKey(
+        ModelEntry, null=True, blank=True, on_delete=models.SET_NULL, related_name="events"
+    )
+    model_name = models.CharField(max_length=100, help_text="Kept if the model is deleted.")
+    kind = models.CharField(max_length=20, choices=EventKind.choices)
+    reason = models.TextField(blank=True)
+    memory_mb = models.PositiveIntegerField(null=True, blank=True)
+    duration_s = models.FloatField(null=True, blank=True)
+
+    class Meta:
+        ordering = ["-created_at", "-id"]
+        indexes = [models.Index(fields=["model_name", "-created_at"])]
+
+    def __str__(self) -> str:
+        return f"{self.created_at:%Y-%m-%d %H:%M:%S} {self.kind} {self.model_name}"

@@ -11,10 +11,13 @@ from django.utils import timezone
 
 from models_registry.models import (
     Category,
+    Device,
     InferenceSettings,
     Loader,
     MemoryUnit,
     ModelEntry,
+    ModelEvent,
+    ModelState,
     Task,
     TaskOption,
     TaskType,
@@ -148,3 +151,67 @@ def config_import(*, document: dict[str, Any]) -> dict[str, int]:
         row.full_clean()
         row.save()
     return counts
+
+
+# --- Runtime state, written by the workers -------------------------------------------
+
+
+def device_register(
+    *, host: str, name: str, kind: str, total_memory_mb: int, budget_mb: int, worker: str
+) -> Device:
+    """Create or refresh the row of a device a worker serves, heartbeating it now."""
+    device, _ = Device.objects.update_or_create(
+        host=host,
+        name=name,
+        defaults={
+            "kind": kind,
+            "total_memory_mb": total_memory_mb,
+            "budget_mb": budget_mb,
+            "worker": worker,
+            "heartbeat_at": timezone.now(),
+        },
+    )
+    return device
+
+
+def device_heartbeat(*, device_id: int) -> None:
+    Device.objects.filter(pk=device_id).update(heartbeat_at=timezone.now())
+
+
+def model_state_write(*, device_id: int, model_id: int, **fields: Any) -> None:
+    """Record what a worker did with a model on its device (one row per pair).
+
+    ``error_count_increment`` adds to the error count instead of setting it.
+    """
+    increment = fields.pop("error_count_increment", 0)
+    fields["updated_at"] = timezone.now()
+    with transaction.atomic():
+        state, created = ModelState.objects.select_for_update().get_or_create(
+            model_id=model_id, device_id=device_id, defaults=fields
+        )
+        if not created:
+            for key, value in fields.items():
+                setattr(state, key, value)
+        state.error_count += increment
+        state.save()
+
+
+def model_event_record(
+    *,
+    device_id: int | None,
+    model_id: int | None,
+    model_name: str,
+    kind: str,
+    reason: str,
+    memory_mb: int | None = None,
+    duration_s: float | None = None,
+) -> ModelEvent:
+    return ModelEvent.objects.create(
+        device_id=device_id,
+        model_id=model_id,
+        model_name=model_name,
+        kind=kind,
+        reason=reason,
+        memory_mb=memory_mb,
+        duration_s=duration_s,
+    )

@@ -4,6 +4,8 @@ PostgreSQL, so a green run always means the production database was exercised.""
 from __future__ import annotations
 
 import os
+from dataclasses import dataclass
+from typing import Any
 
 import pytest
 from django.conf import settings
@@ -11,6 +13,31 @@ from rest_framework.authtoken.models import Token
 from rest_framework.test import APIClient
 
 from tests.factories import DeviceFactory, UserFactory
+
+
+@dataclass
+class Rig:
+    """A manager on a simulated device and the parts a test drives it through."""
+
+    manager: Any
+    specs: Any
+    loader: Any
+    backend: Any
+    sink: Any
+
+    def states(self) -> dict[str, tuple[str, int]]:
+        """Database rows of this device: model name → (status, load_count)."""
+        from models_registry.models import ModelState
+
+        self.sink.flush()
+        rows = ModelState.objects.filter(device=self.sink.device)
+        return {r.model.name: (r.status, r.load_count) for r in rows.select_related("model")}
+
+    def events(self) -> list[tuple[str, str, str]]:
+        from models_registry.models import ModelEvent
+
+        rows = ModelEvent.objects.filter(device=self.sink.device).order_by("id")
+        return [(e.kind, e.model_name, e.reason) for e in rows]
 
 
 def _in_ci() -> bool:
@@ -65,3 +92,33 @@ def staff_api(staff_user) -> APIClient:
 def live_device(db):
     """A device whose worker heartbeated just now."""
     return DeviceFactory()
+
+
+@pytest.fixture
+def make_manager(django_db_serialized_rollback, transactional_db):
+    """Build managers on simulated devices with the real database sink; stops them after."""
+    from inference.devices import SimulatedBackend
+    from inference.manager import ModelManager
+    from inference.state import DatabaseStateSink
+    from tests.fakes import DictSpecs, FakeLoader
+
+    built = []
+
+    def build(entries, *, total_mb=24 * 1024, settings=None, loader=None, device="sim:0", **kw):
+        backend = SimulatedBackend(device, total_mb)
+        specs = DictSpecs(entries, settings)
+        sink = DatabaseStateSink(
+            backend,
+            budget_mb=backend.budget_mb(specs.current.offload_threshold),
+            worker="test",
+            host="test-host",
+            flush_interval=0.01,
+        )
+        loader = loader or FakeLoader()
+        manager = ModelManager(backend, specs=specs, sink=sink, loader=loader, **kw)
+        built.append(sink)
+        return Rig(manager=manager, specs=specs, loader=loader, backend=backend, sink=sink)
+
+    yield build
+    for sink in built:
+        sink.stop()

@@ -1,0 +1,47 @@
+"""Loaders: from a registry entry to a model in memory, chosen by the entry's ``loader``."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+from inference.loaders.base import ImageLike, LoadedModel, LoadError, OutOfMemory, as_pil
+from inference.specs import ModelSpec
+from models_registry.models import Loader
+
+__all__ = ["ImageLike", "LoadError", "LoadedModel", "OutOfMemory", "as_pil", "load_model"]
+
+
+def load_model(spec: ModelSpec, device: str) -> LoadedModel:
+    """Load ``spec`` onto ``device`` (a PyTorch device string), or raise ``LoadError``
+    with a reason that names the path."""
+    if spec.loader == Loader.ULTRALYTICS:
+        from inference.loaders.ultralytics_loader import load
+    elif spec.loader == Loader.TRANSFORMERS:
+        from inference.loaders.transformers_loader import load
+    elif spec.loader == Loader.TORCH:
+        from inference.loaders.torch_loader import load
+    else:
+        raise LoadError(f"{spec.name}: the {spec.loader} loader keeps nothing in this process")
+    if not spec.path:
+        raise LoadError(f"{spec.name}: no weights path in the registry")
+    if not Path(spec.path).exists() and not _builtin_architecture(spec):
+        raise LoadError(f"{spec.name}: weights not found at {spec.path}")
+    try:
+        return load(spec, device)
+    except LoadError:
+        raise
+    except OutOfMemory:
+        raise
+    except MemoryError:
+        raise
+    except Exception as exc:
+        if "out of memory" in str(exc).lower():
+            raise
+        raise LoadError(
+            f"{spec.name}: could not load {spec.path}: {type(exc).__name__}: {exc}"
+        ) from exc
+
+
+def _builtin_architecture(spec: ModelSpec) -> bool:
+    """Ultralytics builds a model from an architecture yaml it ships (random weights)."""
+    return spec.loader == Loader.ULTRALYTICS and spec.path.endswith((".yaml", ".yml"))

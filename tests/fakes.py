@@ -1,0 +1,103 @@
+"""Test doubles for the manager's edges: loaders with scripted sizes, delays and failures,
+and an in-memory spec source. The manager, the device ledger and the database are real."""
+
+from __future__ import annotations
+
+import threading
+from dataclasses import replace
+from typing import Any
+
+from inference.devices import MB
+from inference.loaders.base import LoadedModel, LoadError, OutOfMemory
+from inference.manager import SpecProvider
+from inference.specs import ManagerSettings, ModelSpec
+from models_registry.models import ModelEntry
+
+
+class FakeModel(LoadedModel):
+    """A model whose tensor bytes are whatever the test says."""
+
+    def __init__(self, spec: ModelSpec, device: str, size_mb: int, loader: FakeLoader):
+        super().__init__(spec, device)
+        self.size_mb = size_mb
+        self.loader = loader
+        self.calls = 0
+
+    def tensor_bytes(self) -> int:
+        return self.size_mb * MB
+
+    def predict(self, image: Any, **options: Any) -> dict[str, Any]:
+        self.calls += 1
+        fault = self.loader.run_faults.get(self.spec.name)
+        if fault is not None:
+            raise fault
+        return {"model": self.spec.name, "pixels": int(getattr(image, "size", 0))}
+
+    def close(self) -> None:
+        self.loader.closed.append(self.spec.name)
+
+
+class FakeLoader:
+    """Counts loads; ``sizes`` sets a model's measured MB (default 1), ``failures`` makes a
+    load raise, ``gate`` holds loads until released, ``run_faults`` makes predict raise."""
+
+    def __init__(self) -> None:
+        self.sizes: dict[str, int] = {}
+        self.failures: dict[str, Exception] = {}
+        self.run_faults: dict[str, Exception] = {}
+        self.loads: list[str] = []
+        self.closed: list[str] = []
+        self.gate: threading.Event | None = None
+        self.started = threading.Event()
+        self._lock = threading.Lock()
+        self.in_flight = 0
+        self.peak_in_flight = 0
+
+    def __call__(self, spec: ModelSpec, device: str) -> LoadedModel:
+        with self._lock:
+            self.loads.append(spec.name)
+            self.in_flight += 1
+            self.peak_in_flight = max(self.peak_in_flight, self.in_flight)
+        try:
+            self.started.set()
+            if self.gate is not None:
+                self.gate.wait(timeout=10)
+            failure = self.failures.get(spec.name)
+            if failure is not None:
+                raise failure
+            return FakeModel(spec, device, self.sizes.get(spec.name, 1), self)
+        finally:
+            with self._lock:
+                self.in_flight -= 1
+
+
+def missing_weights(spec_name: str, path: str) -> LoadError:
+    return LoadError(f"{spec_name}: weights not found at {path}")
+
+
+def oom(message: str = "CUDA out of memory") -> OutOfMemory:
+    return OutOfMemory(message)
+
+
+class DictSpecs(SpecProvider):
+    """Specs from registry rows, held in memory so a test can flip them instantly."""
+
+    def __init__(self, entries: list[ModelEntry], settings: ManagerSettings | None = None):
+        self.specs = {entry.name: ModelSpec.from_entry(entry) for entry in entries}
+        self.current = settings or ManagerSettings()
+
+    def spec(self, name: str) -> ModelSpec:
+        from inference.specs import UnknownModel
+
+        if name not in self.specs:
+            raise UnknownModel(name)
+        return self.specs[name]
+
+    def settings(self) -> ManagerSettings:
+        return self.current
+
+    def set(self, name: str, **changes: Any) -> None:
+        self.specs[name] = replace(self.specs[name], **changes)
+
+    def configure(self, **changes: Any) -> None:
+        self.current = replace(self.current, **changes)
