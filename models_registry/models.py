@@ -358,3 +358,21 @@ class ModelEvent(models.Model):
 
     def __str__(self) -> str:
         return f"{self.created_at:%Y-%m-%d %H:%M:%S} {self.kind} {self.model_name}"
+
+
+# The state machine of a model on a device, as the Model Zoo document draws it, plus the
+# refusal at admission (a load refused before it starts goes straight to error) and the
+# unload of a model left in error by a fault. "disabled" is not a row state: it is read
+# from the registry. The manager writes nothing else; the property tests hold it to this.
+LEGAL_TRANSITIONS: frozenset[tuple[str, str]] = frozenset(
+    {
+        (ModelStatus.UNLOADED, ModelStatus.LOADING),
+        (ModelStatus.ERROR, ModelStatus.LOADING),  # retried on the next use
+        (ModelStatus.LOADING, ModelStatus.LOADED),
+        (ModelStatus.LOADING, ModelStatus.ERROR),
+        (ModelStatus.LOADED, ModelStatus.UNLOADED),
+        (ModelStatus.LOADED, ModelStatus.ERROR),  # a fault while running
+        (ModelStatus.UNLOADED, ModelStatus.ERROR),  # refused at admission
+        (ModelStatus.ERROR, ModelStatus.ERROR),  # refused or failed again
+    }
+)

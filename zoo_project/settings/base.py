@@ -8,6 +8,7 @@ every variable.
 
 from __future__ import annotations
 
+import os
 import secrets
 from pathlib import Path
 
@@ -21,6 +22,19 @@ environ.Env.read_env(BASE_DIR / ".env", overwrite=False)
 
 DATA_DIR = Path(env.str("ZOO_DATA_DIR", default=str(BASE_DIR / "var"))).resolve()
 DATA_DIR.mkdir(parents=True, exist_ok=True)
+
+# Never fetch weights, fonts or packages at run time: every model loads from local disk.
+# Set before any model library is imported (they read these at import).
+for _name, _value in {
+    "HF_HUB_OFFLINE": "1",
+    "TRANSFORMERS_OFFLINE": "1",
+    "HF_HUB_DISABLE_TELEMETRY": "1",
+    "YOLO_OFFLINE": "1",
+    "YOLO_AUTOINSTALL": "0",
+    "YOLO_VERBOSE": "0",
+    "YOLO_CONFIG_DIR": str(DATA_DIR / "ultralytics"),
+}.items():
+    os.environ.setdefault(_name, _value)
 
 
 def _secret_key() -> str:
