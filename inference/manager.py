@@ -18,7 +18,7 @@ import time
 from collections.abc import Callable
 from dataclasses import dataclass, field
 from datetime import datetime
-from typing import Any
+from typing import Any, Protocol
 
 from django.utils import timezone
 
@@ -61,14 +61,12 @@ class ModelBusy(ManagerError):
     """An unload was asked of a model still in use."""
 
 
-class SpecProvider:
+class SpecProvider(Protocol):
     """Where the manager reads registry entries and settings (``specs.SpecSource``)."""
 
-    def spec(self, name: str) -> ModelSpec:
-        raise NotImplementedError
+    def spec(self, name: str) -> ModelSpec: ...
 
-    def settings(self) -> ManagerSettings:
-        raise NotImplementedError
+    def settings(self) -> ManagerSettings: ...
 
 
 @dataclass(eq=False)

@@ -11,6 +11,7 @@ from models_registry.models import (
     Device,
     InferenceSettings,
     ModelEntry,
+    ModelEvent,
     ModelState,
     ModelStatus,
     Task,
@@ -177,6 +178,23 @@ class ModelStateAdmin(admin.ModelAdmin):
 
     def has_add_permission(self, request: HttpRequest) -> bool:
         return False  # written by the workers
+
+    def has_change_permission(self, request: HttpRequest, obj: object = None) -> bool:
+        return False
+
+
+@admin.register(ModelEvent)
+class ModelEventAdmin(admin.ModelAdmin):
+    """The decision log, read-only: what the managers did and why."""
+
+    list_display = ["created_at", "kind", "model_name", "device", "memory_mb", "reason"]
+    list_filter = ["kind", "device"]
+    search_fields = ["model_name", "reason"]
+    date_hierarchy = "created_at"
+    list_select_related = ["device"]
+
+    def has_add_permission(self, request: HttpRequest) -> bool:
+        return False
 
     def has_change_permission(self, request: HttpRequest, obj: object = None) -> bool:
         return False

@@ -19,6 +19,7 @@ from models_registry.models import (
     Device,
     InferenceSettings,
     ModelEntry,
+    ModelEvent,
     ModelState,
     ModelStatus,
     Task,
@@ -422,3 +423,13 @@ def config_document() -> dict[str, object]:
         },
         "inference": inference_document(inference_settings()),
     }
+
+
+def model_events(*, model: str | None = None, kind: str | None = None) -> QuerySet[ModelEvent]:
+    """The decision log, newest first, optionally for one model or one kind of event."""
+    events = ModelEvent.objects.select_related("device")
+    if model:
+        events = events.filter(model_name=model)
+    if kind:
+        events = events.filter(kind=kind)
+    return events.order_by("-created_at", "-id")

@@ -14,6 +14,7 @@ pytestmark = pytest.mark.django_db
 ENDPOINTS = [
     ("get", "/api/system/models"),
     ("get", "/api/system/model-zoo/status"),
+    ("get", "/api/system/model-zoo/events"),
     ("get", "/api/system/models/yolo11-face"),
     ("get", "/api/models/config"),
     ("get", "/api/models/status"),

@@ -11,6 +11,7 @@ PATHS = {
     "/api/system/models": ["get"],
     "/api/system/models/{model_name}": ["get"],
     "/api/system/model-zoo/status": ["get"],
+    "/api/system/model-zoo/events": ["get"],
     "/api/models/config": ["get"],
     "/api/models/status": ["get"],
     "/api/models/select": ["post"],

@@ -7,7 +7,7 @@ from __future__ import annotations
 
 from rest_framework import serializers
 
-from models_registry.models import ModelStatus
+from models_registry.models import EventKind, ModelEvent, ModelStatus
 
 
 class DetailErrorSerializer(serializers.Serializer):
@@ -94,6 +94,22 @@ class ZooCompactStatusSerializer(serializers.Serializer):
 
     def get_total_models(self, obj: object) -> int:
         return len(obj.rows)  # type: ignore[attr-defined]
+
+
+class ModelEventSerializer(serializers.ModelSerializer):
+    """One entry of the manager's decision log."""
+
+    timestamp = serializers.DateTimeField(source="created_at")
+    model = serializers.CharField(source="model_name")
+    device = serializers.SerializerMethodField()
+    kind = serializers.ChoiceField(choices=EventKind.choices)
+
+    class Meta:
+        model = ModelEvent
+        fields = ["id", "timestamp", "model", "device", "kind", "reason", "memory_mb", "duration_s"]
+
+    def get_device(self, event: ModelEvent) -> str | None:
+        return str(event.device) if event.device else None
 
 
 # --- Model Management API ------------------------------------------------------------

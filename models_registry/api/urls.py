@@ -12,6 +12,7 @@ urlpatterns = [
         name="zoo-model-detail",
     ),
     path("system/model-zoo/status", zoo_views.ZooStatusView.as_view(), name="zoo-status"),
+    path("system/model-zoo/events", zoo_views.ZooEventsView.as_view(), name="zoo-events"),
     path("models/config", management_views.ConfigView.as_view(), name="models-config"),
     path("models/status", management_views.StatusView.as_view(), name="models-status"),
     path("models/select", management_views.SelectView.as_view(), name="models-select"),

@@ -2,20 +2,23 @@
 
 from __future__ import annotations
 
-from drf_spectacular.utils import OpenApiResponse, extend_schema
+from drf_spectacular.utils import OpenApiParameter, OpenApiResponse, extend_schema
+from rest_framework.pagination import CursorPagination
 from rest_framework.request import Request
 from rest_framework.response import Response
 from rest_framework.views import APIView
 
 from models_registry import selectors
 from models_registry.api.errors import ApiError
-from models_registry.api.params import query_params
+from models_registry.api.params import int_param, query_params
 from models_registry.api.serializers import (
     DetailErrorSerializer,
+    ModelEventSerializer,
     ZooCompactStatusSerializer,
     ZooModelSerializer,
     ZooRegistrySerializer,
 )
+from models_registry.models import EventKind
 
 ZOO_TAG = ["Model Zoo"]
 BAD_QUERY = OpenApiResponse(DetailErrorSerializer, description="Unknown or malformed query")
@@ -73,3 +76,42 @@ class ZooStatusView(ZooView):
     def get(self, request: Request) -> Response:
         query_params(request)
         return Response(ZooCompactStatusSerializer(selectors.zoo_compact_status()).data)
+
+
+class EventCursor(CursorPagination):
+    """Newest first; a cursor stays stable while new events arrive."""
+
+    ordering = ("-created_at", "-id")
+    page_size = 50
+    page_size_query_param = "limit"
+    max_page_size = 500
+
+
+class ZooEventsView(ZooView):
+    @extend_schema(
+        tags=ZOO_TAG,
+        operation_id="zoo_events",
+        summary="The manager's decision log: loads, unloads, evictions, refusals, failures",
+        parameters=[
+            OpenApiParameter("model", str, OpenApiParameter.QUERY, description="Model name"),
+            OpenApiParameter(
+                "kind", str, OpenApiParameter.QUERY, enum=[k.value for k in EventKind]
+            ),
+            OpenApiParameter(
+                "limit", int, OpenApiParameter.QUERY, description="Page size (1-500, default 50)"
+            ),
+            OpenApiParameter("cursor", str, OpenApiParameter.QUERY, description="Next page"),
+        ],
+        responses={200: ModelEventSerializer(many=True), 400: BAD_QUERY, 401: DENIED},
+    )
+    def get(self, request: Request) -> Response:
+        params = query_params(request, optional=("model", "kind", "limit", "cursor"))
+        kind = params.get("kind")
+        if kind and kind not in EventKind.values:
+            raise ApiError(f"kind must be one of {', '.join(EventKind.values)}, got {kind!r}")
+        if "limit" in params:
+            int_param(params, "limit", default=50, minimum=1, maximum=500)
+        paginator = EventCursor()
+        events = selectors.model_events(model=params.get("model"), kind=kind)
+        page = paginator.paginate_queryset(events, request, view=self)
+        return paginator.get_paginated_response(ModelEventSerializer(page, many=True).data)

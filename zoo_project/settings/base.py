@@ -220,6 +220,9 @@ ZOO_READS_REQUIRE_AUTH = env.bool("ZOO_READS_REQUIRE_AUTH", default=False)
 # Overrides of the device probe, for a machine whose probe is wrong or absent.
 ZOO_DEVICE = env.str("ZOO_DEVICE", default="")
 ZOO_DEVICE_TOTAL_MEMORY_MB = env.int("ZOO_DEVICE_TOTAL_MEMORY_MB", default=0)
+# The device this process's models go on (a worker's, or zoo_run's): cpu, cuda:N, sim:N.
+# Empty: the probe's default device.
+ZOO_WORKER_DEVICE = env.str("ZOO_WORKER_DEVICE", default="")
 # A worker whose heartbeat is older than this no longer counts as holding its models.
 ZOO_WORKER_HEARTBEAT_TIMEOUT_S = env.int("ZOO_WORKER_HEARTBEAT_TIMEOUT_S", default=30)
 
