@@ -131,9 +131,12 @@ class DeviceBackend:
     def on_loaded(self, name: str, held_mb: int) -> None:
         """The model now holds ``held_mb`` on the device."""
 
-    def on_unloaded(self, name: str) -> None:
-        """The model's memory was released."""
+    def on_unloaded(self, name: str, mark: int = 0) -> int | None:
+        """The model's references were dropped: reclaim its memory and say how many MB
+        were freed since ``mark`` (``memory_mark()`` before the unload), where the device
+        can tell (the CPU cannot attribute freed memory to one model)."""
         gc.collect()
+        return None
 
     def is_out_of_memory(self, exc: BaseException) -> bool:
         return isinstance(exc, MemoryError)
@@ -164,11 +167,13 @@ class CudaBackend(DeviceBackend):
         allocated = int(torch.cuda.memory_allocated(self.name)) - mark
         return max(ceil_mb(allocated), super().measure(model, mark))
 
-    def on_unloaded(self, name: str) -> None:
+    def on_unloaded(self, name: str, mark: int = 0) -> int | None:
         import torch
 
-        super().on_unloaded(name)
+        super().on_unloaded(name, mark)
         torch.cuda.empty_cache()
+        torch.cuda.synchronize(self.name)
+        return ceil_mb(max(0, mark - int(torch.cuda.memory_allocated(self.name))))
 
     def is_out_of_memory(self, exc: BaseException) -> bool:
         import torch
@@ -212,9 +217,9 @@ class SimulatedBackend(DeviceBackend):
             self.ledger[name] = held_mb
             self.peak_mb = max(self.peak_mb, others + held_mb)
 
-    def on_unloaded(self, name: str) -> None:
+    def on_unloaded(self, name: str, mark: int = 0) -> int | None:
         with self._lock:
-            self.ledger.pop(name, None)
+            return self.ledger.pop(name, 0)
 
     def is_out_of_memory(self, exc: BaseException) -> bool:
         return isinstance(exc, OutOfMemory) or super().is_out_of_memory(exc)

@@ -520,10 +520,17 @@ class ModelManager:
     def _free(self, resident: _Resident, kind: str, reason: str) -> None:
         """Give a taken resident's memory back, then record it."""
         spec = resident.spec
+        mark = 0 if resident.on_cpu else self.backend.memory_mark()
         if resident.model is not None:
             resident.model.close()
             resident.model = None
-        self.backend.on_unloaded(spec.name)
+        freed = None if resident.on_cpu else self.backend.on_unloaded(spec.name, mark)
+        if freed is not None:
+            reason += f"; freed {freed} MB"
+            expected = resident.measured_mb or 0
+            if freed < expected // 2:
+                reason += f", expected about {expected} MB: something still holds its tensors"
+                logger.warning("%s", reason)
         with self._lock:
             self._freeing.pop(id(resident), None)
             self._lock.notify_all()

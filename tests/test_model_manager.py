@@ -229,7 +229,7 @@ def test_idle_models_are_evicted_least_recently_used_first(make_manager):
     assert resident == {"vitpose-small"} | ({"pet-classifier"} & resident)
     evictions = [reason for kind, _, reason in rig.events() if kind == "evict"]
     assert evictions[0].startswith("evicted yolo11-face (lru, idle")
-    assert evictions[0].endswith("200 MB) to fit vitpose-small")
+    assert evictions[0].endswith("200 MB) to fit vitpose-small; freed 200 MB")
     assert rig.manager.held_mb() <= 1650
     assert rig.states()["yolo11-face"] == ("unloaded", 0)
 
@@ -273,7 +273,7 @@ def test_after_batch_unloads_a_model_when_its_batch_ends(make_manager):
 
     assert rig.manager.snapshot() == {}
     assert rig.states() == {"yolo11-face": ("unloaded", 0)}
-    assert rig.events()[-1][2] == "after_batch: batch b1 finished"
+    assert rig.events()[-1][2] == "after_batch: batch b1 finished; freed 200 MB"
 
 
 def test_keep_alive_unloads_models_idle_too_long(make_manager):
