@@ -448,14 +448,8 @@ class ModelManager:
         if need > budget or (pool is not None and need > pool):
             if fallback:
                 return True, []
-            limit, label = (
-                (pool, "zoo pool")
-                if pool is not None and need > pool
-                else (
-                    budget,
-                    "device budget",
-                )
-            )
+            too_big_for_pool = pool is not None and need > pool
+            limit, label = (pool, "zoo pool") if too_big_for_pool else (budget, "device budget")
             raise ModelRefused(
                 f"{spec.name} needs {need} MB, more than the whole {label} of {limit} MB "
                 f"on {where}; nothing was evicted"
@@ -477,7 +471,7 @@ class ModelManager:
                 if candidate.spec.in_zoo:
                     pool_free += candidate.held_mb
         if fits():
-            return False, victims
+            return False, self._only_needed(victims, need, device_free, pool_free, pool)
         if fallback:
             return True, []
         in_use = sum(r.held_mb for r in self._residents.values() if r.leases and not r.on_cpu)
@@ -487,6 +481,26 @@ class ModelManager:
             + (f", {max(0, pool_free)} MB of the {pool} MB zoo pool" if pool is not None else "")
             + f"; {in_use} MB held by models in use or pinned cannot be evicted"
         )
+
+    @staticmethod
+    def _only_needed(
+        victims: list[_Resident], need: int, device_free: int, pool_free: int, pool: int | None
+    ) -> list[_Resident]:
+        """Spare the victims the load turns out not to need, most recently used first.
+
+        Victims are chosen oldest first until the model fits; when a large one late in
+        that order frees enough on its own, the small ones before it need not go (the
+        small always-used depth model, say, need not be reloaded on every batch).
+        """
+        kept = list(victims)
+        for victim in reversed(victims):
+            in_pool = pool is not None and victim.spec.in_zoo
+            device_after = device_free - victim.held_mb
+            pool_after = pool_free - victim.held_mb if in_pool else pool_free
+            if need <= device_after and (pool is None or need <= pool_after):
+                kept.remove(victim)
+                device_free, pool_free = device_after, pool_after
+        return kept
 
     def _held(self, *, zoo_only: bool = False) -> int:
         """MB counted against the budget: residents on the device and memory being freed."""

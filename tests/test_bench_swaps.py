@@ -22,16 +22,19 @@ def report() -> swaps.Report:
 
 def test_loads_are_ordered_from_after_batch_down_to_the_lower_bounds(report: swaps.Report):
     assert report.optimum is not None
-    assert report.after_batch.loads >= report.lru.loads >= report.belady
+    assert report.after_batch.loads >= report.lru.loads >= report.optimum
     assert report.belady >= report.optimum >= report.lower_bound_conflicts
     assert report.lower_bound_conflicts >= report.lower_bound_compulsory > 0
 
 
 @pytest.mark.parametrize("seed", [1, 2, 3])
-def test_belady_is_never_worse_than_lru(seed: int):
+def test_no_policy_beats_the_offline_optimum(seed: int):
+    # Belady's furthest-next-use rule is a heuristic with unequal sizes, so the online
+    # policy may beat it; nothing may beat the exact optimum.
     report = swaps.run(batches=60, seed=seed)
-    assert report.belady <= report.lru.loads
-    assert report.optimum is not None and report.optimum <= report.belady
+    assert report.optimum is not None
+    assert report.optimum <= report.lru.loads <= report.after_batch.loads
+    assert report.optimum <= report.belady
 
 
 def test_after_batch_loads_every_model_for_every_batch_that_uses_it(report: swaps.Report):

@@ -407,3 +407,14 @@ def test_releasing_twice_counts_once(make_manager):
 
     assert rig.manager.snapshot()["yolo11-face"].leases == 1
     second.release()
+
+
+def test_only_the_victims_a_load_needs_are_evicted(make_manager):
+    rig = make_manager(zoo("depth-anything-v2-small", "vitpose-small", "segformer-b2-clothes"))
+    rig.manager.acquire("depth-anything-v2-small").release()  # 150 MB, least recent
+    rig.manager.acquire("vitpose-small").release()  # 1500 MB
+
+    rig.manager.acquire("segformer-b2-clothes").release()  # 1500 MB: vitpose must go
+
+    assert set(rig.manager.snapshot()) == {"depth-anything-v2-small", "segformer-b2-clothes"}
+    assert [m for kind, m, _ in rig.events() if kind == "evict"] == ["vitpose-small"]
