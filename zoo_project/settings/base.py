@@ -223,6 +223,10 @@ ZOO_DEVICE_TOTAL_MEMORY_MB = env.int("ZOO_DEVICE_TOTAL_MEMORY_MB", default=0)
 # The device this process's models go on (a worker's, or zoo_run's): cpu, cuda:N, sim:N.
 # Empty: the probe's default device.
 ZOO_WORKER_DEVICE = env.str("ZOO_WORKER_DEVICE", default="")
+# How often a worker heartbeats (and applies the idle policy).
+ZOO_WORKER_HEARTBEAT_INTERVAL_S = env.float("ZOO_WORKER_HEARTBEAT_INTERVAL_S", default=5.0)
+# A worker task's soft time limit: long enough for the largest model load plus its work.
+ZOO_TASK_SOFT_TIME_LIMIT_S = env.int("ZOO_TASK_SOFT_TIME_LIMIT_S", default=900)
 # A worker whose heartbeat is older than this no longer counts as holding its models.
 ZOO_WORKER_HEARTBEAT_TIMEOUT_S = env.int("ZOO_WORKER_HEARTBEAT_TIMEOUT_S", default=30)
 
