@@ -87,8 +87,10 @@ ZOO_MODELS: list[dict[str, Any]] = [
     _zoo("clip-vit-l", "CLIP ViT-L", "embedding", 800, "transformers",
          f"{ZOO_ROOT}/clip-vit-l", "CLIP embeddings for re-identification",
          "openai/clip-vit-large-patch14"),
+    # Runs as transformers' port of PaddleOCR's PP-OCRv5 mobile text recogniser.
     _zoo("paddleocr", "PaddleOCR", "ocr", 100, "transformers", f"{ZOO_ROOT}/paddleocr",
-         "Text extraction from detected plates"),
+         "Text extraction from detected plates",
+         "PaddlePaddle/PP-OCRv5_mobile_rec_safetensors"),
     _zoo("xclip-base", "X-CLIP Base", "action-recognition", 2000, "transformers",
          f"{ZOO_ROOT}/xclip-base", "Temporal action recognition",
          "microsoft/xclip-base-patch32"),
@@ -188,8 +190,9 @@ TASK_OPTIONS: dict[str, list[dict[str, Any]]] = {
                 2560, "slow", "SAM2 with long-video memory", path="/models/sam2long"),
         _option("yolo11n-seg", "YOLO11n-seg", "tracking", "yolo11n-seg", "ultralytics", GB,
                 "fast", "YOLO11 nano segmentation with tracking", path="/models/yolo11n-seg.pt"),
+        # ByteTrack has no weights: it tracks the boxes of a detector (a YOLOv8n here).
         _option("bytetrack", "ByteTrack", "tracking", "bytetrack", "ultralytics", 256, "fast",
-                "Lightweight tracking", path="bytetrack.yaml"),
+                "Lightweight tracking", path="/models/bytetrack/yolov8n.pt"),
     ],
 }
 
