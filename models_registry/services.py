@@ -215,3 +215,17 @@ def model_event_record(
         memory_mb=memory_mb,
         duration_s=duration_s,
     )
+
+
+def model_set_path(*, name: str, path: str) -> bool:
+    """Point a registry entry at its weights (a file or folder). Returns whether the
+    entry exists; an entry already pointing there is left as it is."""
+    with transaction.atomic():
+        entry = ModelEntry.objects.select_for_update().filter(name=name).first()
+        if entry is None:
+            return False
+        if entry.path != path:
+            entry.path = path
+            entry.save(update_fields=["path", "updated_at"])
+            logger.info("Model %s now points at %s", name, path)
+        return True

@@ -22,6 +22,11 @@ environ.Env.read_env(BASE_DIR / ".env", overwrite=False)
 
 DATA_DIR = Path(env.str("ZOO_DATA_DIR", default=str(BASE_DIR / "var"))).resolve()
 DATA_DIR.mkdir(parents=True, exist_ok=True)
+# Where ``manage.py zoo_bootstrap`` builds small random checkpoints for entries whose
+# weights are missing (created on first use).
+ZOO_CHECKPOINT_DIR = Path(
+    env.str("ZOO_CHECKPOINT_DIR", default=str(DATA_DIR / "checkpoints"))
+).resolve()
 
 # Never fetch weights, fonts or packages at run time: every model loads from local disk.
 # Set before any model library is imported (they read these at import).
