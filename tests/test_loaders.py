@@ -232,6 +232,18 @@ def test_pose_answers_one_skeleton_per_person_box(checkpoints: dict[str, str]) -
     assert all(len(person["keypoints"]) == 17 for person in people)
 
 
+def test_closed_vocabulary_detectors_report_only_the_labels_asked_for(
+    checkpoints: dict[str, str],
+) -> None:
+    model = _load(checkpoints, "yolov8n")
+    everything = {d["label"] for d in model.predict(IMAGE, conf=0.5)["detections"]}
+    wanted = sorted(everything)[:2]
+    found = model.predict(IMAGE, conf=0.5, labels=wanted)["detections"]
+    assert found and {d["label"] for d in found} <= set(wanted)
+    with pytest.raises(ValueError, match="unicorn"):
+        model.predict(IMAGE, labels=["unicorn"])
+
+
 def test_ultralytics_reads_a_numpy_image_as_rgb(checkpoints: dict[str, str]) -> None:
     model = _load(checkpoints, "yolov8n")
     assert model.predict(IMAGE) == model.predict(Image.fromarray(IMAGE))

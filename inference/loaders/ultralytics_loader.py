@@ -13,8 +13,9 @@ ultralytics shape this module:
   measured after the load is the memory in use.
 
 Options of ``predict``: ``conf`` (0.25; tracking 0.1, as ultralytics has it), ``iou``
-(0.7), ``max_det`` (100); YOLO-World: ``labels`` (a new vocabulary, needs the CLIP text
-encoder saved beside the weights); tracking: ``frames`` (images of one stream, in order),
+(0.7), ``max_det`` (100), ``labels`` (which of the model's classes to report; for
+YOLO-World, a new vocabulary, which needs the CLIP text encoder saved beside the
+weights); tracking: ``frames`` (images of one stream, in order),
 ``tracker`` (``bytetrack``, the default, or ``botsort``) and ``reset`` (start a new stream;
 otherwise tracks carry over from the previous call).
 """
@@ -23,6 +24,7 @@ from __future__ import annotations
 
 import logging
 import math
+import threading
 from pathlib import Path
 from typing import Any
 
@@ -90,6 +92,9 @@ class UltralyticsModel(LoadedModel):
         self._vocabulary: list[str] = list(yolo.names.values())
         self._baked_vocabulary = list(self._vocabulary)
         self._text_encoder = Path(spec.path).parent / TEXT_ENCODER_DIR
+        # The predictor, the tracker state and the vocabulary are shared, mutable state:
+        # one prediction at a time per loaded model.
+        self._lock = threading.Lock()
 
     @property
     def is_world(self) -> bool:
@@ -121,10 +126,16 @@ class UltralyticsModel(LoadedModel):
         self._fresh_stream = True
 
     def predict(self, image: ImageLike, **options: Any) -> dict[str, Any]:
+        with self._lock:
+            return self._predict(image, options)
+
+    def _predict(self, image: ImageLike, options: dict[str, Any]) -> dict[str, Any]:
+        classes = None
         if self.is_world:
             self._use_vocabulary(options.get("labels"))
         elif options.get("labels") is not None:
-            raise ValueError(f"{self.spec.name}: labels apply to open-vocabulary models only")
+            classes = self._class_ids(options["labels"])
+        options = {**options, "classes": classes}
         if not self.tracking:
             return {"detections": self._run(as_pil(image), options, persist=False)}
         tracker = options.get("tracker") or DEFAULT_TRACKER
@@ -140,6 +151,14 @@ class UltralyticsModel(LoadedModel):
             self._fresh_stream = False
             results.append({"frame": index, "detections": detections})
         return {"tracker": self.tracker, "frames": results}
+
+    def _class_ids(self, labels: list[str]) -> list[int]:
+        """A closed vocabulary: ``labels`` picks which of the model's classes to report."""
+        ids = {str(name): int(index) for index, name in self.yolo.names.items()}
+        unknown = [label for label in labels if label not in ids]
+        if unknown:
+            raise ValueError(f"{self.spec.name} has no class {', '.join(map(repr, unknown))}")
+        return [ids[label] for label in labels]
 
     def _use_vocabulary(self, labels: list[str] | None) -> None:
         wanted = [str(label) for label in labels] if labels else self._baked_vocabulary
@@ -165,6 +184,8 @@ class UltralyticsModel(LoadedModel):
         }
         if options.get("conf") is not None:
             arguments["conf"] = float(options["conf"])
+        if options.get("classes") is not None:
+            arguments["classes"] = options["classes"]
         with torch.inference_mode():
             if self.tracking:
                 arguments["tracker"] = f"{self.tracker}.yaml"
@@ -218,7 +239,7 @@ class UltralyticsModel(LoadedModel):
 class UltralyticsClassifier(UltralyticsModel):
     """A YOLO classification model, answering in the classification shape."""
 
-    def predict(self, image: ImageLike, **options: Any) -> dict[str, Any]:
+    def _predict(self, image: ImageLike, options: dict[str, Any]) -> dict[str, Any]:
         import torch
 
         with torch.inference_mode():
