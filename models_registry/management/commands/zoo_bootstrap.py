@@ -31,6 +31,8 @@ class _Stream:
 
 
 class Command(BaseCommand):
+    """Build missing checkpoints and point the registry at them."""
+
     help = (
         "Build small, randomly initialised checkpoints for registry models whose weights "
         "are missing (into ZOO_CHECKPOINT_DIR) and point the registry at them. Entries "
