@@ -53,7 +53,9 @@ class Command(BaseCommand):
         try:
             image = Image.open(path)
             image.load()
-        except (OSError, UnidentifiedImageError) as exc:
+        except (OSError, UnidentifiedImageError, ImportError) as exc:
+            # ImportError: ultralytics patches Image.open to try an optional HEIF plugin
+            # on files PIL cannot identify.
             raise CommandError(f"cannot read image {path}: {exc}") from exc
         predict_options = dict(_option(text) for text in options["option"])
 
