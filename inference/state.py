@@ -20,7 +20,7 @@ from django.db import close_old_connections, connection
 from inference.devices import DeviceBackend
 from inference.specs import ModelSpec
 from models_registry import services
-from models_registry.models import ModelState
+from models_registry.models import Device, ModelState
 
 logger = logging.getLogger(__name__)
 
@@ -53,18 +53,19 @@ class StateSink:
 
 
 class DatabaseStateSink(StateSink):
-    """Writes the rows of one device, which it registers (and heartbeats) on creation."""
+    """Writes the rows of one device: a claimed one, or one it registers on creation."""
 
     def __init__(
         self,
         backend: DeviceBackend,
         *,
-        budget_mb: int,
+        budget_mb: int = 0,
         worker: str = "",
         host: str | None = None,
+        device: Device | None = None,
         flush_interval: float = 0.5,
     ):
-        self.device = services.device_register(
+        self.device = device or services.device_register(
             host=host or socket.gethostname(),
             name=backend.name,
             kind=backend.kind,

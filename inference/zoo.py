@@ -20,6 +20,7 @@ import contextlib
 import os
 import socket
 import threading
+import uuid
 from collections.abc import AsyncIterator, Iterator
 from typing import Any
 
@@ -30,6 +31,8 @@ from inference.loaders.base import ImageLike
 from inference.manager import InferenceHook, Lease, Loaderfn, ModelManager
 from inference.specs import ModelSpec, SpecSource
 from inference.state import DatabaseStateSink
+from models_registry import services
+from models_registry.models import Device
 
 
 class AsyncModel:
@@ -57,6 +60,7 @@ class ModelZoo:
         self._lock = threading.Lock()
         self._manager: ModelManager | None = None
         self._sink: DatabaseStateSink | None = None
+        self.worker = ""  # "label-token:pid@host", once configured
 
     def configure(
         self,
@@ -78,11 +82,12 @@ class ModelZoo:
             total = total_memory_mb or settings.ZOO_DEVICE_TOTAL_MEMORY_MB or None
             backend: DeviceBackend = backend_for(name, total)
             specs = SpecSource()
-            self._sink = DatabaseStateSink(
-                backend,
-                budget_mb=backend.budget_mb(specs.settings().offload_threshold),
-                worker=worker or f"{os.getpid()}@{socket.gethostname()}",
-            )
+            host = socket.gethostname()
+            # Unique per process and per instance: "label-token:pid@host".
+            token = uuid.uuid4().hex[:6]
+            self.worker = f"{worker or 'zoo'}-{token}:{os.getpid()}@{host}"
+            claimed = _claim(backend, host, self.worker, specs.settings().offload_threshold)
+            self._sink = DatabaseStateSink(backend, device=claimed)
             self._manager = ModelManager(
                 backend, specs=specs, sink=self._sink, loader=loader, on_inference=on_inference
             )
@@ -119,15 +124,65 @@ class ModelZoo:
         finally:
             await asyncio.to_thread(lease.release)
 
+    @property
+    def device(self) -> Device:
+        """The device row this process owns."""
+        if self._sink is None:
+            raise RuntimeError("model_zoo is not configured")
+        return self._sink.device
+
     def close(self) -> None:
-        """Unload everything and stop writing state (worker shutdown)."""
+        """Unload everything, stop writing state and let the device go (shutdown)."""
         with self._lock:
             if self._manager is not None:
                 self._manager.close()
             if self._sink is not None:
                 self._sink.stop()
+                services.device_release(device_id=self._sink.device.pk, worker=self.worker)
             self._manager = None
             self._sink = None
+
+
+class DeviceBusy(RuntimeError):
+    """Another live process owns this device."""
+
+
+def _claim(backend: DeviceBackend, host: str, worker: str, threshold: float) -> Device:
+    fields = {
+        "host": host,
+        "name": backend.name,
+        "kind": backend.kind,
+        "total_memory_mb": backend.total_memory_mb,
+        "budget_mb": backend.budget_mb(threshold),
+        "worker": worker,
+        "stale_after_s": settings.ZOO_WORKER_HEARTBEAT_TIMEOUT_S,
+    }
+    claimed = services.device_claim(**fields)
+    if claimed is None:
+        holder = Device.objects.get(host=host, name=backend.name).worker
+        if not _alive_here(holder, host):
+            claimed = services.device_claim(**fields, take_over=True)
+    if claimed is None:
+        raise DeviceBusy(
+            f"{backend.name} on {host} is served by {holder}; stop it or use another device"
+        )
+    return claimed
+
+
+def _alive_here(worker: str, host: str) -> bool:
+    """Whether a worker id ("label:pid@host") names a live process; other hosts are
+    assumed alive (their heartbeat decides)."""
+    label, _, where = worker.rpartition("@")
+    pid = label.rpartition(":")[2]
+    if where != host or not pid.isdigit():
+        return True
+    try:
+        os.kill(int(pid), 0)
+    except ProcessLookupError:
+        return False
+    except PermissionError:
+        return True
+    return True
 
 
 def _release_when_acquired(future: asyncio.Future[Lease]) -> None:

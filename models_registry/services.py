@@ -18,6 +18,7 @@ from models_registry.models import (
     ModelEntry,
     ModelEvent,
     ModelState,
+    ModelStatus,
     Task,
     TaskOption,
     TaskType,
@@ -159,7 +160,8 @@ def config_import(*, document: dict[str, Any]) -> dict[str, int]:
 def device_register(
     *, host: str, name: str, kind: str, total_memory_mb: int, budget_mb: int, worker: str
 ) -> Device:
-    """Create or refresh the row of a device a worker serves, heartbeating it now."""
+    """Create or refresh the row of a device, heartbeating it now (no ownership check:
+    for tools and tests; workers use ``device_claim``)."""
     device, _ = Device.objects.update_or_create(
         host=host,
         name=name,
@@ -174,8 +176,69 @@ def device_register(
     return device
 
 
-def device_heartbeat(*, device_id: int) -> None:
-    Device.objects.filter(pk=device_id).update(heartbeat_at=timezone.now())
+def device_claim(
+    *,
+    host: str,
+    name: str,
+    kind: str,
+    total_memory_mb: int,
+    budget_mb: int,
+    worker: str,
+    stale_after_s: float,
+    take_over: bool = False,
+) -> Device | None:
+    """Make ``worker`` the one owner of a device, or None if another live worker owns it.
+
+    Two workers never both think they own one device's budget: the row is locked, and a
+    device whose owner heartbeated within ``stale_after_s`` is refused unless
+    ``take_over`` (the caller knows that owner is dead). The new owner holds nothing yet,
+    so whatever a previous process left "loaded", "loading" or leased is reset.
+    """
+    now = timezone.now()
+    with transaction.atomic():
+        device, created = Device.objects.select_for_update().get_or_create(
+            host=host,
+            name=name,
+            defaults={
+                "kind": kind,
+                "total_memory_mb": total_memory_mb,
+                "budget_mb": budget_mb,
+                "worker": worker,
+                "heartbeat_at": now,
+            },
+        )
+        if not created:
+            live = device.heartbeat_at is not None and (
+                (now - device.heartbeat_at).total_seconds() < stale_after_s
+            )
+            if live and device.worker not in ("", worker) and not take_over:
+                return None
+            device.kind = kind
+            device.total_memory_mb = total_memory_mb
+            device.budget_mb = budget_mb
+            device.worker = worker
+            device.heartbeat_at = now
+            device.save()
+        states = ModelState.objects.filter(device=device)
+        states.filter(status__in=[ModelStatus.LOADED, ModelStatus.LOADING]).update(
+            status=ModelStatus.UNLOADED, on_cpu_fallback=False, updated_at=now
+        )
+        states.exclude(load_count=0).update(load_count=0, updated_at=now)
+    return device
+
+
+def device_heartbeat(*, device_id: int, worker: str | None = None) -> bool:
+    """Refresh a device's heartbeat; with ``worker``, only while that worker owns it.
+    Returns whether the heartbeat was written."""
+    rows = Device.objects.filter(pk=device_id)
+    if worker is not None:
+        rows = rows.filter(worker=worker)
+    return rows.update(heartbeat_at=timezone.now()) == 1
+
+
+def device_release(*, device_id: int, worker: str) -> None:
+    """The owner lets the device go (clean shutdown): its models stop counting at once."""
+    Device.objects.filter(pk=device_id, worker=worker).update(heartbeat_at=None)
 
 
 def model_state_write(*, device_id: int, model_id: int, **fields: Any) -> None:

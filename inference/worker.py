@@ -1,0 +1,90 @@
+"""The life of a GPU worker process: claim the device, heartbeat, serve, let go.
+
+A worker is a Celery worker bound to one device, consuming that device's queue with
+concurrency 1. Celery's prefork pool runs tasks in a child process; the models live in
+that child, so everything here happens in the child (``worker_process_init``), never in
+the parent before it forks — the parent does not touch CUDA.
+"""
+
+from __future__ import annotations
+
+import logging
+import os
+import re
+import threading
+
+from django.conf import settings
+from django.db import close_old_connections, connection
+
+from inference.zoo import model_zoo
+from models_registry import services
+
+logger = logging.getLogger(__name__)
+
+
+def queue_for(host: str, device: str) -> str:
+    """The Celery queue of one device on one host: ``zoo.<host>.<device>``."""
+    return "zoo." + re.sub(r"[^A-Za-z0-9_-]+", "-", f"{host}.{device}")
+
+
+class Heartbeat:
+    """Keeps the device's heartbeat fresh and applies the idle policy, every interval.
+
+    If the device's row names another worker (it took the device over after this one
+    missed its heartbeats), this worker stops serving instead of sharing the budget.
+    """
+
+    def __init__(self, device_id: int, worker: str, interval: float):
+        self.device_id = device_id
+        self.worker = worker
+        self.interval = interval
+        self.lost = threading.Event()
+        self._stop = threading.Event()
+        self._thread = threading.Thread(target=self._run, name="zoo-heartbeat", daemon=True)
+
+    def start(self) -> None:
+        self._thread.start()
+
+    def stop(self) -> None:
+        self._stop.set()
+        self._thread.join(timeout=self.interval + 5)
+
+    def _run(self) -> None:
+        while not self._stop.wait(self.interval):
+            try:
+                if not services.device_heartbeat(device_id=self.device_id, worker=self.worker):
+                    logger.error("Device taken over by another worker; stopping")
+                    self.lost.set()
+                    os._exit(3)  # a worker that lost its device must not keep loading
+                model_zoo.manager.reap()
+            except Exception:  # a database blip must not kill the worker: retry next beat
+                logger.exception("Heartbeat failed")
+            finally:
+                close_old_connections()
+        connection.close()
+
+
+_heartbeat: Heartbeat | None = None
+
+
+def start_serving(device: str, *, total_memory_mb: int | None = None) -> None:
+    """In the worker's child process: claim the device, reset its state, heartbeat."""
+    global _heartbeat
+    model_zoo.configure(device, total_memory_mb=total_memory_mb, worker="worker")
+    device_row = model_zoo.device
+    logger.info(
+        "Serving %s: %s MB, budget %s MB", device_row, device_row.total_memory_mb,
+        device_row.budget_mb,
+    )  # fmt: skip
+    _heartbeat = Heartbeat(
+        device_row.pk, model_zoo.worker, settings.ZOO_WORKER_HEARTBEAT_INTERVAL_S
+    )
+    _heartbeat.start()
+
+
+def stop_serving() -> None:
+    global _heartbeat
+    if _heartbeat is not None:
+        _heartbeat.stop()
+        _heartbeat = None
+    model_zoo.close()

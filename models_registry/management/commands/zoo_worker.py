@@ -1,0 +1,67 @@
+"""``python manage.py zoo_worker --device cpu|cuda:N|sim:N``: a GPU worker for one device.
+
+A thin wrapper over Celery's own worker: it consumes that device's queue with
+concurrency 1 and prefetch 1 (tasks are acknowledged late and given back to the queue
+if the worker dies). The pool child claims the device, heartbeats and holds the models;
+the parent process never touches the device.
+"""
+
+from __future__ import annotations
+
+import socket
+from typing import Any
+
+from django.conf import settings
+from django.core.management.base import BaseCommand, CommandError, CommandParser
+
+from inference.devices import backend_for
+
+
+class Command(BaseCommand):
+    help = "Run a Celery worker bound to one device (cpu, cuda:N or sim:N)."
+
+    def add_arguments(self, parser: CommandParser) -> None:
+        parser.add_argument("--device", default="", help="Device to serve (default: the probe's)")
+        parser.add_argument(
+            "--total-memory-mb",
+            type=int,
+            default=0,
+            help="The device's memory (required meaning for sim:N; default 24576 there)",
+        )
+        parser.add_argument("--loglevel", default="INFO")
+
+    def handle(self, *args: Any, **options: Any) -> None:
+        from inference.devices import probe_default_device
+        from inference.worker import queue_for
+        from zoo_project.celery import app
+
+        device = options["device"] or settings.ZOO_WORKER_DEVICE or probe_default_device().name
+        try:
+            backend_for(device, options["total_memory_mb"] or None)  # validate, touch nothing
+        except ValueError as exc:
+            raise CommandError(str(exc)) from exc
+        # Pool children are forked from this process and read these settings.
+        settings.ZOO_WORKER_DEVICE = device
+        if options["total_memory_mb"]:
+            settings.ZOO_DEVICE_TOTAL_MEMORY_MB = options["total_memory_mb"]
+        queue = queue_for(socket.gethostname(), device)
+        self.stdout.write(f"Serving {device} from queue {queue}")
+        app.worker_main(
+            [
+                "worker",
+                "--queues",
+                queue,
+                "--concurrency",
+                "1",
+                "--prefetch-multiplier",
+                "1",
+                "--pool",
+                "prefork",
+                "--hostname",
+                f"zoo-{device.replace(':', '-')}@%h",
+                "--loglevel",
+                options["loglevel"],
+                "--without-gossip",
+                "--without-mingle",
+            ]
+        )
