@@ -279,6 +279,9 @@ class StaticSpecs:
     def settings(self) -> ManagerSettings:
         return self._settings
 
+    def invalidate(self) -> None:
+        """Fixed specs: nothing to read again."""
+
 
 # --- the three policies --------------------------------------------------------------
 

@@ -68,6 +68,8 @@ class SpecProvider(Protocol):
 
     def settings(self) -> ManagerSettings: ...
 
+    def invalidate(self) -> None: ...
+
 
 @dataclass(eq=False)
 class _Resident:
@@ -640,6 +642,10 @@ class ModelManager:
             except ModelBusy:
                 logger.warning("%s still in use at shutdown", name)
         self._sink.flush()
+
+    def refresh(self) -> None:
+        """Read registry entries and settings afresh on their next use."""
+        self._specs.invalidate()
 
     # --- views ---------------------------------------------------------------------------
 

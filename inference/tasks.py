@@ -14,7 +14,7 @@ from celery import shared_task
 from celery.signals import worker_process_init, worker_process_shutdown
 from django.conf import settings
 
-from inference import worker
+from inference import services, worker
 from inference.manager import ManagerError
 from inference.zoo import model_zoo
 
@@ -61,3 +61,9 @@ def unload_model(model_name: str, wait_s: float = 0.0) -> dict[str, Any]:
     except ManagerError as exc:
         return {"model": model_name, "error": str(exc)}
     return {"model": model_name, "unloaded": unloaded}
+
+
+@shared_task(name="zoo.enrich_batch", **LOAD_LIMITS)
+def enrich_batch(batch_id: str) -> str:
+    """Run the models an enrichment batch triggers; idempotent (see services.batch_run)."""
+    return services.batch_run(batch_id=batch_id, zoo=model_zoo)

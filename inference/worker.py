@@ -16,6 +16,7 @@ import threading
 from django.conf import settings
 from django.db import close_old_connections, connection
 
+from inference import services as services_inference
 from inference.zoo import model_zoo
 from models_registry import services
 
@@ -57,6 +58,7 @@ class Heartbeat:
                     self.lost.set()
                     os._exit(3)  # a worker that lost its device must not keep loading
                 model_zoo.manager.reap()
+                services_inference.work_sweep()
             except Exception:  # a database blip must not kill the worker: retry next beat
                 logger.exception("Heartbeat failed")
             finally:

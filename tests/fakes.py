@@ -31,7 +31,11 @@ class FakeModel(LoadedModel):
         fault = self.loader.run_faults.get(self.spec.name)
         if fault is not None:
             raise fault
-        return {"model": self.spec.name, "pixels": int(getattr(image, "size", 0))}
+        answer: dict[str, Any] = {"model": self.spec.name, "size": list(getattr(image, "size", []))}
+        if self.spec.category == "detection":  # one box, so what reads boxes has some
+            answer["detections"] = [{"label": "thing", "score": 0.9, "box": [1, 2, 11, 7]}]
+        answer.update({key: value for key, value in options.items() if key in ("box", "boxes")})
+        return answer
 
     def close(self) -> None:
         self.loader.closed.append(self.spec.name)
@@ -95,6 +99,9 @@ class DictSpecs(SpecProvider):
 
     def settings(self) -> ManagerSettings:
         return self.current
+
+    def invalidate(self) -> None:
+        """Nothing cached: the test's changes apply at once."""
 
     def set(self, name: str, **changes: Any) -> None:
         self.specs[name] = replace(self.specs[name], **changes)

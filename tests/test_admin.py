@@ -41,6 +41,8 @@ def test_the_admin_needs_a_staff_login(client):
         "/admin/models_registry/device/",
         "/admin/models_registry/modelstate/",
         "/admin/models_registry/modelevent/",
+        "/admin/inference/enrichmentbatch/",
+        "/admin/inference/inferencerequest/",
     ],
 )
 def test_operator_pages_load(admin_client_staff, page):

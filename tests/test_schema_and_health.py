@@ -16,6 +16,8 @@ PATHS = {
     "/api/models/status": ["get"],
     "/api/models/select": ["post"],
     "/api/models/validate": ["post"],
+    "/api/enrichment/batches": ["post"],
+    "/api/enrichment/batches/{batch_id}": ["get"],
 }
 
 

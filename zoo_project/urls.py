@@ -10,6 +10,7 @@ from zoo_project import health
 
 urlpatterns = [
     path("api/", include("models_registry.api.urls")),
+    path("api/", include("inference.api.urls")),
     path("api/schema/", SpectacularAPIView.as_view(), name="schema"),
     path("api/docs/", SpectacularSwaggerView.as_view(url_name="schema"), name="swagger-ui"),
     path("admin/", admin.site.urls),

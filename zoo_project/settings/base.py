@@ -233,6 +233,17 @@ ZOO_WORKER_DEVICE = env.str("ZOO_WORKER_DEVICE", default="")
 ZOO_WORKER_HEARTBEAT_INTERVAL_S = env.float("ZOO_WORKER_HEARTBEAT_INTERVAL_S", default=5.0)
 # A worker task's soft time limit: long enough for the largest model load plus its work.
 ZOO_TASK_SOFT_TIME_LIMIT_S = env.int("ZOO_TASK_SOFT_TIME_LIMIT_S", default=900)
+# Frames given by path must lie under this folder (never an arbitrary path).
+ZOO_MEDIA_ROOT = Path(env.str("ZOO_MEDIA_ROOT", default=str(DATA_DIR / "media"))).resolve()
+# A batch whose worker died is tried this many times in all before it fails with a reason.
+ZOO_BATCH_MAX_ATTEMPTS = env.int("ZOO_BATCH_MAX_ATTEMPTS", default=3)
+# A batch queued (or running on a dead worker) this long without progress is sent again.
+ZOO_REDISPATCH_AFTER_S = env.int("ZOO_REDISPATCH_AFTER_S", default=60)
+# Limits of one enrichment batch.
+ZOO_MAX_FRAMES_PER_BATCH = env.int("ZOO_MAX_FRAMES_PER_BATCH", default=64)
+ZOO_MAX_DETECTIONS_PER_FRAME = env.int("ZOO_MAX_DETECTIONS_PER_FRAME", default=100)
+ZOO_MAX_IMAGE_BYTES = env.int("ZOO_MAX_IMAGE_BYTES", default=10 * 1024 * 1024)
+ZOO_MAX_IMAGE_PIXELS = env.int("ZOO_MAX_IMAGE_PIXELS", default=40_000_000)
 # A worker whose heartbeat is older than this no longer counts as holding its models.
 ZOO_WORKER_HEARTBEAT_TIMEOUT_S = env.int("ZOO_WORKER_HEARTBEAT_TIMEOUT_S", default=30)
 

@@ -1,0 +1,1 @@
+"""HTTP API of the inference app: enrichment batches and task inference."""

@@ -1,0 +1,127 @@
+"""Read-side queries of the inference app: where work should go, and what a batch holds."""
+
+from __future__ import annotations
+
+import uuid
+from collections.abc import Iterable
+from dataclasses import dataclass
+
+from django.db.models import Prefetch, QuerySet
+
+from inference.models import Detection, EnrichmentBatch, EnrichmentResult, Frame
+from models_registry.models import Device, ModelState, ModelStatus, TriggerRule
+from models_registry.selectors import heartbeat_cutoff, live_devices
+
+
+@dataclass(frozen=True)
+class Route:
+    device: Device
+    loaded: int  # how many of the wanted models it holds already
+    free_mb: int
+
+
+def route(model_names: Iterable[str]) -> Route | None:
+    """The live device for work needing ``model_names``: the one holding most of them,
+    then the one with the most free budget. None when no worker is alive."""
+    wanted = set(model_names)
+    devices = live_devices()
+    if not devices:
+        return None
+    states = ModelState.objects.filter(
+        device__in=devices, status__in=[ModelStatus.LOADED, ModelStatus.LOADING]
+    ).values("device_id", "model__name", "model__vram_mb", "measured_mb", "on_cpu_fallback")
+    loaded: dict[int, int] = {d.pk: 0 for d in devices}
+    held: dict[int, int] = {d.pk: 0 for d in devices}
+    for state in states:
+        if state["model__name"] in wanted:
+            loaded[state["device_id"]] += 1
+        if not state["on_cpu_fallback"]:
+            held[state["device_id"]] += max(state["model__vram_mb"], state["measured_mb"] or 0)
+    best = max(devices, key=lambda d: (loaded[d.pk], d.budget_mb - held[d.pk], -d.pk))
+    return Route(device=best, loaded=loaded[best.pk], free_mb=best.budget_mb - held[best.pk])
+
+
+def owner_alive(device: Device | None, worker: str) -> bool:
+    """Whether ``worker`` still owns ``device`` and heartbeats: its claimed work is live."""
+    return bool(
+        device is not None
+        and worker
+        and device.worker == worker
+        and device.heartbeat_at is not None
+        and device.heartbeat_at >= heartbeat_cutoff()
+    )
+
+
+def trigger_table() -> tuple[list[str], dict[str, list[str]]]:
+    """The persisted trigger rules of enabled zoo models: (all-frames models, label → models),
+    each in rule order."""
+    rules = TriggerRule.objects.filter(model__enabled=True, model__in_zoo=True).values_list(
+        "label", "model__name"
+    )
+    every_frame: list[str] = []
+    by_label: dict[str, list[str]] = {}
+    for label, name in rules:
+        target = every_frame if label == TriggerRule.ALL_FRAMES else by_label.setdefault(label, [])
+        if name not in target:
+            target.append(name)
+    return every_frame, by_label
+
+
+def batch_with_everything(batch_id: uuid.UUID | str) -> EnrichmentBatch | None:
+    """A batch with its frames, detections and results, in a fixed number of queries."""
+    detections = Detection.objects.order_by("index")
+    frames = Frame.objects.order_by("index").defer("data")
+    results: QuerySet[EnrichmentResult] = EnrichmentResult.objects.order_by("id")
+    return (
+        EnrichmentBatch.objects.select_related("device")
+        .prefetch_related(
+            Prefetch("frames", queryset=frames),
+            Prefetch("frames__detections", queryset=detections),
+            Prefetch("results", queryset=results),
+        )
+        .filter(pk=batch_id)
+        .first()
+    )
+
+
+def batch_document(batch: EnrichmentBatch) -> dict[str, object]:
+    """A batch as the API shows it: per frame the all-frames models' outputs, per
+    detection each triggered model's output (or ``{"error": reason}``)."""
+    by_detection: dict[int, dict[str, object]] = {}
+    by_frame: dict[int, dict[str, object]] = {}
+    for result in batch.results.all():
+        value = {"error": result.error} if result.error else result.output
+        if result.detection_id is not None:
+            by_detection.setdefault(result.detection_id, {})[result.model_name] = value
+        else:
+            by_frame.setdefault(result.frame_id, {})[result.model_name] = value
+    frames = [
+        {
+            "index": frame.index,
+            "width": frame.width,
+            "height": frame.height,
+            "results": by_frame.get(frame.pk, {}),
+            "detections": [
+                {
+                    "index": detection.index,
+                    "label": detection.label,
+                    "bbox": detection.bbox,
+                    "confidence": detection.confidence,
+                    "results": by_detection.get(detection.pk, {}),
+                }
+                for detection in frame.detections.all()
+            ],
+        }
+        for frame in batch.frames.all()
+    ]
+    return {
+        "id": batch.pk,
+        "status": batch.status,
+        "created_at": batch.created_at,
+        "started_at": batch.started_at,
+        "finished_at": batch.finished_at,
+        "attempts": batch.attempts,
+        "device": str(batch.device) if batch.device else None,
+        "error": batch.error,
+        "frames": frames,
+    }

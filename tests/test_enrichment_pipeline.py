@@ -1,0 +1,184 @@
+"""Running enrichment batches on a worker's device: each triggered model once per batch,
+results per detection, nothing recomputed on a retry, failures kept as reasons."""
+
+from __future__ import annotations
+
+import io
+from datetime import timedelta
+
+import numpy as np
+import pytest
+from django.utils import timezone
+from PIL import Image
+
+from inference import selectors, services
+from inference.models import EnrichmentBatch, EnrichmentResult, WorkStatus
+from inference.services import FrameIn
+from inference.zoo import ModelZoo
+from models_registry.models import Device, InferenceSettings, ModelEvent
+from tests.fakes import FakeLoader, missing_weights
+
+pytestmark = pytest.mark.subprocess
+
+PERSON = {"label": "person", "bbox": [10, 10, 110, 200], "confidence": 0.9}
+CAR = {"label": "car", "bbox": [200, 100, 400, 220], "confidence": 0.8}
+DOG = {"label": "dog", "bbox": [420, 150, 500, 230], "confidence": 0.7}
+
+
+def jpeg(width: int = 640, height: int = 480) -> bytes:
+    pixels = np.random.default_rng(0).integers(0, 255, (height, width, 3), dtype=np.uint8)
+    buffer = io.BytesIO()
+    Image.fromarray(pixels).save(buffer, format="JPEG")
+    return buffer.getvalue()
+
+
+def submit(*detections: dict, frames: int = 1) -> EnrichmentBatch:
+    return services.batch_submit(
+        frames=[
+            FrameIn(width=640, height=480, detections=list(detections), data=jpeg())
+            for _ in range(frames)
+        ]
+    )
+
+
+@pytest.fixture
+def zoo(django_db_serialized_rollback, transactional_db):
+    instance = ModelZoo()
+    loader = FakeLoader()
+    instance.configure("sim:21", total_memory_mb=8192, worker="test", loader=loader)
+    instance.loader = loader  # type: ignore[attr-defined]
+    yield instance
+    instance.close()
+
+
+def loads(zoo) -> list[str]:
+    return [e.model_name for e in ModelEvent.objects.filter(device=zoo.device, kind="load")]
+
+
+def test_a_person_car_and_dog_batch_gets_every_triggered_models_results(zoo):
+    batch = submit(PERSON, CAR, DOG, frames=2)
+
+    assert services.batch_run(batch_id=batch.pk, zoo=zoo) == WorkStatus.DONE
+
+    document = selectors.batch_document(selectors.batch_with_everything(batch.pk))
+    assert document["status"] == "done"
+    frame = document["frames"][0]
+    assert set(frame["results"]) == {"depth-anything-v2-small", "weather-classification"}
+    person, car, dog = frame["detections"]
+    assert set(person["results"]) == {
+        "yolo11-face", "vitpose-small", "violence-detection", "segformer-b2-clothes",
+    }  # fmt: skip
+    assert set(car["results"]) == {
+        "yolo11-license-plate", "paddleocr", "vehicle-segment-classification",
+    }  # fmt: skip
+    assert set(dog["results"]) == {"pet-classifier"}
+    assert person["results"]["vitpose-small"]["boxes"] == [PERSON["bbox"]]  # pose sees the box
+    assert car["results"]["vehicle-segment-classification"]["size"] == [200, 120]  # a crop
+    plates = car["results"]["paddleocr"]["plates"]
+    assert plates and plates[0]["box"] == [201.0, 102.0, 211.0, 107.0]  # read where found
+
+
+def test_each_model_is_loaded_once_per_batch(zoo):
+    batch = submit(PERSON, CAR, DOG, PERSON | {"bbox": [300, 300, 400, 470]}, frames=3)
+
+    services.batch_run(batch_id=batch.pk, zoo=zoo)
+
+    assert sorted(loads(zoo)) == sorted(set(loads(zoo)))
+    assert len(zoo.loader.loads) == len(set(zoo.loader.loads))
+
+
+def test_a_second_identical_batch_loads_nothing_new_under_lru(zoo):
+    # A car and a dog trigger 2,450 MB of models: more than the document's 1,650 MB pool,
+    # so there they must take turns (bench.swaps measures that). With room, they stay.
+    InferenceSettings.objects.filter(pk=1).update(zoo_vram_budget_mb=4000)
+    zoo.manager.refresh()
+    first = submit(CAR, DOG)
+    services.batch_run(batch_id=first.pk, zoo=zoo)
+    loaded_before = list(zoo.loader.loads)
+
+    second = submit(CAR, DOG)
+    services.batch_run(batch_id=second.pk, zoo=zoo)
+
+    assert zoo.loader.loads == loaded_before
+
+
+def test_a_model_that_cannot_load_leaves_its_reason_and_the_batch_completes(zoo):
+    zoo.loader.failures["pet-classifier"] = missing_weights("pet-classifier", "/models/pet")
+    batch = submit(DOG)
+
+    assert services.batch_run(batch_id=batch.pk, zoo=zoo) == WorkStatus.DONE
+
+    result = EnrichmentResult.objects.get(batch=batch, model_name="pet-classifier")
+    assert "/models/pet" in result.error
+    assert EnrichmentResult.objects.filter(batch=batch, error="").count() == 2  # depth, weather
+
+
+def test_running_a_batch_again_recomputes_nothing(zoo):
+    batch = submit(PERSON)
+    services.batch_run(batch_id=batch.pk, zoo=zoo)
+    stored = EnrichmentResult.objects.filter(batch=batch).count()
+    EnrichmentBatch.objects.filter(pk=batch.pk).update(status=WorkStatus.RUNNING, worker="dead")
+
+    services.batch_run(batch_id=batch.pk, zoo=zoo)
+
+    assert EnrichmentResult.objects.filter(batch=batch).count() == stored
+    assert EnrichmentBatch.objects.get(pk=batch.pk).status == "done"
+
+
+def test_a_batch_a_live_worker_is_running_is_not_taken(zoo):
+    batch = submit(DOG)
+    other = Device.objects.create(
+        host="elsewhere", name="cuda:0", kind="cuda", total_memory_mb=1, budget_mb=1,
+        worker="w@elsewhere", heartbeat_at=timezone.now(),
+    )  # fmt: skip
+    EnrichmentBatch.objects.filter(pk=batch.pk).update(
+        status=WorkStatus.RUNNING, device=other, worker="w@elsewhere"
+    )
+
+    assert services.batch_run(batch_id=batch.pk, zoo=zoo) == WorkStatus.RUNNING
+    assert zoo.loader.loads == []
+
+
+def test_a_batch_whose_worker_died_is_taken_over(zoo):
+    batch = submit(DOG)
+    dead = Device.objects.create(
+        host="elsewhere", name="cuda:1", kind="cuda", total_memory_mb=1, budget_mb=1,
+        worker="w@elsewhere", heartbeat_at=timezone.now() - timedelta(minutes=5),
+    )  # fmt: skip
+    EnrichmentBatch.objects.filter(pk=batch.pk).update(
+        status=WorkStatus.RUNNING, device=dead, worker="w@elsewhere", attempts=1
+    )
+
+    assert services.batch_run(batch_id=batch.pk, zoo=zoo) == WorkStatus.DONE
+    assert EnrichmentBatch.objects.get(pk=batch.pk).attempts == 2
+
+
+def test_a_batch_that_keeps_killing_workers_fails_with_a_reason(zoo, settings):
+    batch = submit(DOG)
+    EnrichmentBatch.objects.filter(pk=batch.pk).update(
+        status=WorkStatus.RUNNING, worker="gone", attempts=settings.ZOO_BATCH_MAX_ATTEMPTS
+    )
+
+    services.batch_run(batch_id=batch.pk, zoo=zoo)
+
+    failed = EnrichmentBatch.objects.get(pk=batch.pk)
+    assert failed.status == "failed"
+    assert "gave up after 3 attempts" in failed.error
+
+
+def test_the_sweeper_sends_again_a_batch_queued_with_no_message(zoo, monkeypatch):
+    sent: list[tuple] = []
+    monkeypatch.setattr(
+        "inference.tasks.enrich_batch.apply_async",
+        lambda args, queue: sent.append((args, queue)),
+    )
+    batch = submit(DOG)  # a worker is live: dispatched at once
+    EnrichmentBatch.objects.filter(pk=batch.pk).update(
+        dispatched_at=timezone.now() - timedelta(minutes=5)  # its message was lost
+    )
+
+    assert services.work_sweep() == 1
+
+    assert sent[-1][0] == [str(batch.pk)]
+    assert sent[-1][1].endswith("sim-21")
+    assert services.work_sweep() == 0  # just dispatched: not again
