@@ -28,17 +28,28 @@ class ApiError(exceptions.APIException):
         self.status_code = status_code
 
 
-def flatten(detail: Any) -> str:
-    """One readable sentence from DRF's nested error details."""
+def flatten(detail: Any, where: str = "") -> str:
+    """One readable sentence from DRF's nested error details, each message prefixed with
+    where it applies: ``frames[0].detections[2].bbox: ...``."""
     if isinstance(detail, dict):
         parts = []
         for field, value in detail.items():
-            text = flatten(value)
-            parts.append(text if field in ("non_field_errors", "detail") else f"{field}: {text}")
-        return "; ".join(parts)
+            inner = where
+            if field not in ("non_field_errors", "detail"):
+                inner = f"{where}[{field}]" if isinstance(field, int) else _join(where, field)
+            parts.append(flatten(value, inner))
+        return "; ".join(part for part in parts if part)
     if isinstance(detail, list):
-        return " ".join(flatten(item) for item in detail)
-    return str(detail)
+        if any(isinstance(item, dict | list) for item in detail):
+            parts = [flatten(item, f"{where}[{i}]") for i, item in enumerate(detail) if item]
+            return "; ".join(parts)
+        text = " ".join(str(item) for item in detail)
+        return f"{where}: {text}" if where else text
+    return f"{where}: {detail}" if where else str(detail)
+
+
+def _join(where: str, field: object) -> str:
+    return f"{where}.{field}" if where else str(field)
 
 
 def error_key_for(path: str, view: Any = None) -> str:
