@@ -229,7 +229,8 @@ def batch_run(*, batch_id: uuid.UUID | str, zoo: Any) -> str:
     """
     batch_id = uuid.UUID(str(batch_id))
     if not batch_claim(batch_id=batch_id, device_id=zoo.device.pk, worker=zoo.worker):
-        return EnrichmentBatch.objects.values_list("status", flat=True).get(pk=batch_id)
+        status = EnrichmentBatch.objects.filter(pk=batch_id).values_list("status", flat=True)
+        return status.first() or "missing"  # a message for a batch this database lacks
     plan = _plan(batch_id)
     done = set(
         EnrichmentResult.objects.filter(batch_id=batch_id).values_list(

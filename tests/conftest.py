@@ -122,3 +122,19 @@ def make_manager(django_db_serialized_rollback, transactional_db):
     yield build
     for sink in built:
         sink.stop()
+
+
+@pytest.fixture(scope="session")
+def checkpoints(tmp_path_factory: pytest.TempPathFactory):
+    """Every catalog entry's bootstrap checkpoint, built once per session: name → path."""
+    import shutil
+
+    from django.test import override_settings
+
+    from inference import bootstrap
+
+    root = tmp_path_factory.mktemp("checkpoints")
+    with override_settings(ZOO_CHECKPOINT_DIR=root):
+        outcomes = bootstrap.bootstrap(bootstrap.catalog_targets())
+    yield {outcome.name: outcome.path for outcome in outcomes}
+    shutil.rmtree(root, ignore_errors=True)  # ~300 MB: not worth keeping between runs

@@ -96,3 +96,66 @@ def http(method: str, url: str, token: str | None = None) -> tuple[int, Any]:
             return response.status, json.loads(response.read())
     except urllib.error.HTTPError as error:
         return error.code, json.loads(error.read())
+
+
+@contextlib.contextmanager
+def worker_process(device: str, *, total_memory_mb: int = 8192, **env: str) -> Iterator[Any]:
+    """A real ``zoo_worker`` process (Celery, prefork, concurrency 1) serving ``device``.
+
+    Yields the process; waits until its device heartbeats in the test database.
+    """
+    from models_registry.models import Device
+
+    log = open(ROOT / "var" / f"test-worker-{device.replace(':', '-')}.log", "ab")  # noqa: SIM115
+    process = subprocess.Popen(
+        [sys.executable, "manage.py", "zoo_worker", "--device", device,
+         "--total-memory-mb", str(total_memory_mb), "--loglevel", "INFO"],
+        cwd=ROOT,
+        env=child_env(ZOO_WORKER_HEARTBEAT_INTERVAL_S="1", **env),
+        stdout=log,
+        stderr=subprocess.STDOUT,
+        start_new_session=True,
+    )  # fmt: skip
+    try:
+        deadline = time.monotonic() + 90
+        while (
+            not Device.objects.filter(name=device, heartbeat_at__isnull=False)
+            .exclude(worker="")
+            .exists()
+        ):
+            if process.poll() is not None:
+                raise RuntimeError(f"worker for {device} exited with {process.returncode}")
+            if time.monotonic() > deadline:
+                raise RuntimeError(f"worker for {device} did not start within 90 s")
+            time.sleep(0.3)
+        yield process
+    finally:
+        stop_process_group(process)
+        log.close()
+
+
+def stop_process_group(process: subprocess.Popen, *, kill: bool = False) -> None:
+    """Stop a process and the children it forked (a Celery worker's pool)."""
+    import signal
+
+    if process.poll() is None:
+        try:
+            os.killpg(process.pid, signal.SIGKILL if kill else signal.SIGTERM)
+        except ProcessLookupError:
+            return
+    try:
+        process.wait(timeout=30)
+    except subprocess.TimeoutExpired:
+        os.killpg(process.pid, signal.SIGKILL)
+        process.wait()
+
+
+def wait_for(predicate: Any, timeout: float = 120, interval: float = 0.3) -> Any:
+    """Poll until ``predicate()`` is truthy; its value, or an AssertionError on timeout."""
+    deadline = time.monotonic() + timeout
+    while time.monotonic() < deadline:
+        value = predicate()
+        if value:
+            return value
+        time.sleep(interval)
+    raise AssertionError(f"gave up waiting after {timeout} s")

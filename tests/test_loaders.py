@@ -15,7 +15,6 @@ import json
 import math
 import re
 import shutil
-from collections.abc import Iterator
 from dataclasses import replace
 from pathlib import Path
 from typing import Any
@@ -24,7 +23,6 @@ import numpy as np
 import pytest
 from django.apps import apps as django_apps
 from django.core.management import CommandError, call_command
-from django.test import override_settings
 from PIL import Image
 
 from inference import bootstrap
@@ -49,16 +47,6 @@ def _picture() -> np.ndarray:
 
 
 IMAGE = _picture()
-
-
-@pytest.fixture(scope="session")
-def checkpoints(tmp_path_factory: pytest.TempPathFactory) -> Iterator[dict[str, str]]:
-    """Every catalog entry's checkpoint, built once per session: name → path."""
-    root = tmp_path_factory.mktemp("checkpoints")
-    with override_settings(ZOO_CHECKPOINT_DIR=root):
-        outcomes = bootstrap.bootstrap(bootstrap.catalog_targets())
-    yield {outcome.name: outcome.path for outcome in outcomes}
-    shutil.rmtree(root, ignore_errors=True)  # ~300 MB: not worth keeping between runs
 
 
 def _spec(name: str, path: str, **changes: Any) -> ModelSpec:

@@ -1,0 +1,73 @@
+"""End to end, for real: the web API, the broker, and a real worker process loading real
+checkpoints on its (simulated) device, all against the test database."""
+
+from __future__ import annotations
+
+import base64
+import io
+
+import numpy as np
+import pytest
+from PIL import Image
+
+from models_registry import services as registry
+from models_registry.models import InferenceSettings, ModelEvent
+from tests.servers import wait_for, worker_process
+
+pytestmark = [pytest.mark.subprocess]
+
+DETECTIONS = [
+    {"label": "person", "bbox": [10, 10, 110, 200], "confidence": 0.9},
+    {"label": "car", "bbox": [200, 100, 400, 220], "confidence": 0.8},
+    {"label": "dog", "bbox": [420, 150, 500, 230], "confidence": 0.7},
+]
+
+
+def frame() -> dict:
+    pixels = np.random.default_rng(3).integers(0, 255, (480, 640, 3), dtype=np.uint8)
+    buffer = io.BytesIO()
+    Image.fromarray(pixels).save(buffer, format="JPEG")
+    return {"image": base64.b64encode(buffer.getvalue()).decode(), "detections": DETECTIONS}
+
+
+@pytest.fixture
+def real_models(django_db_serialized_rollback, transactional_db, checkpoints):
+    for name, path in checkpoints.items():
+        if path:
+            registry.model_set_path(name=name, path=path)
+
+
+def finished(api, url):
+    body = api.get(url).json()
+    return body if body["status"] in ("done", "failed") else None
+
+
+def test_a_batch_runs_on_a_real_worker_and_a_second_one_loads_nothing_new(
+    real_models, staff_api, api
+):
+    # Room for all ten models the batch triggers, so lru keeps them for the next batch.
+    InferenceSettings.objects.filter(pk=1).update(zoo_vram_budget_mb=8000)
+    with worker_process("sim:31", total_memory_mb=16384):
+        first = staff_api.post("/api/enrichment/batches", {"frames": [frame()]}, format="json")
+        assert first.status_code == 202
+        done = wait_for(lambda: finished(api, first.json()["url"]))
+
+        loads_after_first = ModelEvent.objects.filter(kind="load").count()
+        second = staff_api.post("/api/enrichment/batches", {"frames": [frame()]}, format="json")
+        wait_for(lambda: finished(api, second.json()["url"]))
+        loads_after_second = ModelEvent.objects.filter(kind="load").count()
+
+    assert done["status"] == "done"
+    person, car, dog = done["frames"][0]["detections"]
+    assert set(person["results"]) == {
+        "yolo11-face", "vitpose-small", "violence-detection", "segformer-b2-clothes",
+    }  # fmt: skip
+    assert "people" in person["results"]["vitpose-small"]
+    assert "classes" in person["results"]["segformer-b2-clothes"]
+    assert "plates" in car["results"]["paddleocr"]
+    assert "label" in dog["results"]["pet-classifier"]
+    assert {"min", "max", "mean"} <= set(done["frames"][0]["results"]["depth-anything-v2-small"])
+    assert all("error" not in r for d in (person, car, dog) for r in d["results"].values())
+    loaded = list(ModelEvent.objects.filter(kind="load").values_list("model_name", flat=True))
+    assert len(loaded[:loads_after_first]) == len(set(loaded[:loads_after_first])) == 10
+    assert loads_after_second == loads_after_first
