@@ -2,13 +2,22 @@
 
 from __future__ import annotations
 
+import time
 import uuid
 from collections.abc import Iterable
 from dataclasses import dataclass
+from datetime import datetime
 
 from django.db.models import Prefetch, QuerySet
 
-from inference.models import Detection, EnrichmentBatch, EnrichmentResult, Frame
+from inference.models import (
+    Detection,
+    EnrichmentBatch,
+    EnrichmentResult,
+    Frame,
+    InferenceRequest,
+    WorkStatus,
+)
 from models_registry.models import Device, ModelState, ModelStatus, TriggerRule
 from models_registry.selectors import heartbeat_cutoff, live_devices
 
@@ -125,3 +134,43 @@ def batch_document(batch: EnrichmentBatch) -> dict[str, object]:
         "error": batch.error,
         "frames": frames,
     }
+
+
+def inference_wait(request_id: uuid.UUID, timeout_s: float) -> InferenceRequest | None:
+    """The request once a worker finished it, or None after ``timeout_s``."""
+    deadline = time.monotonic() + timeout_s
+    delay = 0.02
+    while True:
+        request = InferenceRequest.objects.filter(
+            pk=request_id, status__in=[WorkStatus.DONE, WorkStatus.FAILED]
+        ).first()
+        if request is not None or time.monotonic() >= deadline:
+            return request
+        time.sleep(delay)
+        delay = min(delay * 1.5, 0.25)
+
+
+def devices_holding(model_name: str) -> list[Device]:
+    """Live devices where the model is loaded or loading."""
+    return list(
+        Device.objects.filter(
+            heartbeat_at__gte=heartbeat_cutoff(),
+            states__model__name=model_name,
+            states__status__in=[ModelStatus.LOADED, ModelStatus.LOADING],
+        ).distinct()
+    )
+
+
+def model_outcome(model_name: str, since: datetime, want: set[str]) -> ModelState | None:
+    """The model's state on a live device, once written after ``since`` with a status in
+    ``want``."""
+    return (
+        ModelState.objects.filter(
+            model__name=model_name,
+            device__heartbeat_at__gte=heartbeat_cutoff(),
+            updated_at__gte=since,
+            status__in=want,
+        )
+        .order_by("-updated_at")
+        .first()
+    )

@@ -27,7 +27,14 @@ from PIL import Image
 
 from inference import selectors
 from inference.manager import ManagerError
-from inference.models import Detection, EnrichmentBatch, EnrichmentResult, Frame, WorkStatus
+from inference.models import (
+    Detection,
+    EnrichmentBatch,
+    EnrichmentResult,
+    Frame,
+    InferenceRequest,
+    WorkStatus,
+)
 from models_registry.models import Category, ModelEntry
 
 logger = logging.getLogger(__name__)
@@ -113,7 +120,7 @@ def batch_claim(*, batch_id: uuid.UUID | str, device_id: int, worker: str) -> bo
     """Take a batch for this worker; False if it is finished or a live worker has it."""
     with transaction.atomic():
         batch = (
-            EnrichmentBatch.objects.select_for_update().select_related("device")
+            EnrichmentBatch.objects.select_for_update(of=("self",)).select_related("device")
             .filter(pk=batch_id).first()
         )  # fmt: skip
         if batch is None or batch.status in (WorkStatus.DONE, WorkStatus.FAILED):
@@ -347,3 +354,104 @@ def work_sweep() -> int:
         with transaction.atomic():
             sent += batch_dispatch(batch_id=batch.pk, previous=batch.dispatched_at)
     return sent
+
+
+# --- Task inference ----------------------------------------------------------------------
+
+
+def inference_dispatch(*, request_id: uuid.UUID, model_name: str) -> bool:
+    """Send an inference to the live worker best placed for its model (after commit)."""
+    from inference.tasks import run_inference
+    from inference.worker import queue_for
+
+    chosen = selectors.route([model_name])
+    if chosen is None:
+        return False
+    InferenceRequest.objects.filter(pk=request_id).update(dispatched_at=timezone.now())
+    queue = queue_for(chosen.device.host, chosen.device.name)
+    transaction.on_commit(lambda: run_inference.apply_async(args=[str(request_id)], queue=queue))
+    return True
+
+
+def inference_submit(
+    *, task_type: str, model_name: str, image: bytes, options: dict[str, Any]
+) -> tuple[InferenceRequest, bool]:
+    """Store an inference request and dispatch it; (request, whether a worker took it)."""
+    with transaction.atomic():
+        request = InferenceRequest.objects.create(
+            task_type=task_type, model_name=model_name, image=image, options=options
+        )
+        sent = inference_dispatch(request_id=request.pk, model_name=model_name)
+        if not sent:
+            request.status = WorkStatus.FAILED
+            request.error = "no live worker"
+            request.finished_at = timezone.now()
+            request.save()
+    return request, sent
+
+
+def inference_run(*, request_id: uuid.UUID | str, zoo: Any) -> str:
+    """Run one inference on this worker (idempotent: a finished request is left alone)."""
+    claimed = InferenceRequest.objects.filter(
+        pk=request_id, status__in=[WorkStatus.QUEUED, WorkStatus.RUNNING]
+    ).update(status=WorkStatus.RUNNING, worker=zoo.worker, device=zoo.device)
+    if not claimed:
+        return "skipped"
+    request = InferenceRequest.objects.get(pk=request_id)
+    started = time.perf_counter()
+    try:
+        with zoo.load_sync(request.model_name) as lease:
+            loaded = time.perf_counter()
+            image = Image.open(io.BytesIO(bytes(request.image)))
+            image.load()
+            result = lease.predict(image.convert("RGB"), **request.options)
+            done = time.perf_counter()
+            fields: dict[str, Any] = {
+                "status": WorkStatus.DONE,
+                "result": {"output": result, "device": lease.device, "cold": lease.cold},
+                "load_s": loaded - started,
+                "inference_s": done - loaded,
+            }
+    except ManagerError as exc:
+        fields = {
+            "status": WorkStatus.FAILED,
+            "error": f"Failed to load model: {exc}",
+            "out_of_memory": bool(getattr(exc, "out_of_memory", False)),
+        }
+    except Exception as exc:  # a bad option or an image the model rejects
+        logger.exception("Inference %s failed", request_id)
+        fields = {"status": WorkStatus.FAILED, "error": f"Inference failed: {exc}"}
+    InferenceRequest.objects.filter(pk=request_id).update(finished_at=timezone.now(), **fields)
+    return str(fields["status"])
+
+
+# --- Explicit control ---------------------------------------------------------------------
+
+
+def model_load_dispatch(*, model_name: str) -> Any:
+    """Ask the best-placed live worker to load a model; its device, or None if no worker."""
+    from inference.tasks import load_model
+    from inference.worker import queue_for
+
+    chosen = selectors.route([model_name])
+    if chosen is None:
+        return None
+    queue = queue_for(chosen.device.host, chosen.device.name)
+    transaction.on_commit(lambda: load_model.apply_async(args=[model_name], queue=queue))
+    return chosen.device
+
+
+def model_unload_dispatch(*, model_name: str, wait_s: float) -> list[Any]:
+    """Ask every live worker holding the model to unload it once released; their devices."""
+    from inference.tasks import unload_model
+    from inference.worker import queue_for
+
+    devices = selectors.devices_holding(model_name)
+    queues = [queue_for(device.host, device.name) for device in devices]
+
+    def send() -> None:
+        for queue in queues:
+            unload_model.apply_async(args=[model_name, wait_s], queue=queue)
+
+    transaction.on_commit(send)
+    return devices

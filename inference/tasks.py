@@ -67,3 +67,9 @@ def unload_model(model_name: str, wait_s: float = 0.0) -> dict[str, Any]:
 def enrich_batch(batch_id: str) -> str:
     """Run the models an enrichment batch triggers; idempotent (see services.batch_run)."""
     return services.batch_run(batch_id=batch_id, zoo=model_zoo)
+
+
+@shared_task(name="zoo.run_inference", **LOAD_LIMITS)
+def run_inference(request_id: str) -> str:
+    """Run a task inference (``POST /api/models/infer``) on this worker's device."""
+    return services.inference_run(request_id=request_id, zoo=model_zoo)

@@ -82,6 +82,27 @@ def start_serving(device: str, *, total_memory_mb: int | None = None) -> None:
         device_row.pk, model_zoo.worker, settings.ZOO_WORKER_HEARTBEAT_INTERVAL_S
     )
     _heartbeat.start()
+    warm_up(device_row.host, device_row.name)
+
+
+def warm_up(host: str, device: str) -> list[str]:
+    """With ``warmup_on_startup``, queue a load of each task's selected model on this
+    worker's own queue (loads run as ordinary tasks, inside the budget, one at a time)."""
+    from inference.manager import NOT_LOCAL
+    from inference.tasks import load_model
+    from models_registry.models import InferenceSettings, ModelEntry
+
+    if not InferenceSettings.load().warmup_on_startup:
+        return []
+    names = list(
+        ModelEntry.objects.filter(selected_for__isnull=False, enabled=True)
+        .exclude(loader__in=NOT_LOCAL)
+        .values_list("name", flat=True)
+        .distinct()
+    )
+    for name in names:
+        load_model.apply_async(args=[name], queue=queue_for(host, device))
+    return names
 
 
 def stop_serving() -> None:

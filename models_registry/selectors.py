@@ -174,6 +174,18 @@ def tasks_with_options() -> list[Task]:
     return [tasks[name] for name in TaskType.values if name in tasks]
 
 
+def is_loaded(*, model_id: int) -> bool:
+    """Whether a live worker holds the model."""
+    return ModelState.objects.filter(
+        model_id=model_id, status=ModelStatus.LOADED, device__heartbeat_at__gte=heartbeat_cutoff()
+    ).exists()
+
+
+def task_selected(*, task: str) -> ModelEntry | None:
+    """The model selected for a task, if any."""
+    return ModelEntry.objects.filter(selected_for__name=task).first()
+
+
 def task_option(*, task: str, model_name: str) -> ModelEntry | None:
     return ModelEntry.objects.filter(task_options__task_id=task, name=model_name).first()
 
@@ -260,6 +272,14 @@ def zoo_compact_status() -> ZooSnapshot:
         key=lambda row: (not row.enabled, UI_ORDER.index(row.ui_category)),
     )  # sorted() is stable: registry order within a category
     return ZooSnapshot(rows=ordered, budget=snapshot.budget, taken_at=snapshot.taken_at)
+
+
+def model_row(*, name: str) -> ZooModelRow | None:
+    """Any registry model (zoo or task option) in the zoo API's row shape."""
+    entry = ModelEntry.objects.filter(name=name).first()
+    if entry is None:
+        return None
+    return _zoo_row(entry, runtime_by_model([entry])[entry.pk])
 
 
 def zoo_model_row(*, name: str) -> ZooModelRow | None:

@@ -18,6 +18,10 @@ PATHS = {
     "/api/models/validate": ["post"],
     "/api/enrichment/batches": ["post"],
     "/api/enrichment/batches/{batch_id}": ["get"],
+    "/api/models/infer": ["post"],
+    "/api/models/infer/{request_id}": ["get"],
+    "/api/system/models/{model_name}/load": ["post"],
+    "/api/system/models/{model_name}/unload": ["post"],
 }
 
 

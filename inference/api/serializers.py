@@ -71,7 +71,11 @@ class FrameInSerializer(StrictSerializer):
         if len(given) != 1:
             raise serializers.ValidationError("give exactly one of image, path or file")
         data, path = self._read(attrs)
-        width, height = _image_size(data, path)
+        try:
+            width, height = _image_size(data, path)
+        except ValueError as exc:
+            field = "path" if path else ("file" if "file" in attrs else "image")
+            raise serializers.ValidationError({field: [str(exc)]}) from None
         for index, detection in enumerate(attrs["detections"]):
             x1, y1, x2, y2 = detection["bbox"]
             if x1 < 0 or y1 < 0 or x2 > width or y2 > height:
@@ -133,22 +137,17 @@ def _media_path(relative: str) -> Path:
 
 
 def _image_size(data: bytes | None, path: Path | None) -> tuple[int, int]:
-    """Width and height of an image that really decodes; a 400 otherwise."""
-    field = "path" if path else "image"
+    """Width and height of an image that really decodes, else a ValueError saying why."""
     try:
         with Image.open(path if path else io.BytesIO(data or b"")) as image:
             width, height = image.size
             if width * height > settings.ZOO_MAX_IMAGE_PIXELS:
-                raise serializers.ValidationError(
-                    {field: [f"is {width}x{height}, more pixels than allowed"]}
-                )
+                raise ValueError(f"is {width}x{height}, more pixels than allowed")
             image.verify()
-    except serializers.ValidationError:
+    except ValueError:
         raise
     except Exception as exc:  # PIL raises many types for undecodable data
-        raise serializers.ValidationError(
-            {field: [f"is not a decodable image ({type(exc).__name__})"]}
-        ) from None
+        raise ValueError(f"is not a decodable image ({type(exc).__name__})") from None
     return width, height
 
 
@@ -200,3 +199,35 @@ class BatchOutSerializer(serializers.Serializer):
     device = serializers.CharField(allow_null=True)
     error = serializers.CharField(allow_blank=True)  # type: ignore[assignment]
     frames = FrameOutSerializer(many=True)
+
+
+class InferInSerializer(StrictSerializer):
+    image = serializers.CharField(help_text="The image, base64-encoded (or a multipart part)")
+    options = serializers.DictField(
+        required=False, default=dict, help_text="Passed to the model's predict"
+    )
+
+    def validate_image(self, value: str) -> bytes:
+        try:
+            data = base64.b64decode(value, validate=True)
+        except (binascii.Error, ValueError):
+            raise serializers.ValidationError("is not valid base64") from None
+        if len(data) > settings.ZOO_MAX_IMAGE_BYTES:
+            raise serializers.ValidationError(_too_large(len(data)))
+        try:
+            _image_size(data, None)
+        except ValueError as exc:
+            raise serializers.ValidationError(str(exc)) from None
+        return data
+
+
+class InferResultSerializer(serializers.Serializer):
+    request_id = serializers.UUIDField()
+    task_type = serializers.CharField()
+    model_name = serializers.CharField()
+    model_id = serializers.CharField()
+    device = serializers.CharField(allow_null=True)
+    cold = serializers.BooleanField(allow_null=True, help_text="Whether this call paid a load")
+    load_time = serializers.FloatField(allow_null=True, help_text="Seconds to acquire the model")
+    inference_time = serializers.FloatField(allow_null=True, help_text="Seconds of predict")
+    result = serializers.JSONField(help_text="The model's output")

@@ -21,7 +21,7 @@ from models_registry.api.serializers import (
     ManagementStatusSerializer,
     SelectResultSerializer,
 )
-from models_registry.models import TaskType
+from models_registry.models import ModelEntry, TaskType
 
 TAG = ["Model Management"]
 BAD_QUERY = OpenApiResponse(ErrorSerializer, description="Unknown, missing or malformed query")
@@ -61,6 +61,10 @@ class SelectView(ManagementView):
         tags=TAG,
         operation_id="models_select",
         summary="Select the model of a task (staff only)",
+        description=(
+            "Persisted at once. When the previous selection was loaded, or warmup is on, "
+            "a worker loads the new one in the background."
+        ),
         request=None,
         parameters=[
             OpenApiParameter(
@@ -84,6 +88,7 @@ class SelectView(ManagementView):
     )
     def post(self, request: Request) -> Response:
         params = query_params(request, required=("task_type", "model_name"))
+        previous = selectors.task_selected(task=params["task_type"])
         try:
             _, entry = services.task_select(
                 task_type=params["task_type"], model_name=params["model_name"]
@@ -92,6 +97,7 @@ class SelectView(ManagementView):
             raise ApiError(str(exc), 400) from exc
         except services.ModelNotFoundForTask as exc:
             raise ApiError(str(exc), 404) from exc
+        warm_the_new_selection(previous, entry)
         body = {
             "status": "success",
             "task_type": params["task_type"],
@@ -100,6 +106,19 @@ class SelectView(ManagementView):
             "message": "Model selection updated",
         }
         return Response(SelectResultSerializer(body).data)
+
+
+def warm_the_new_selection(previous: ModelEntry | None, entry: ModelEntry) -> None:
+    """Load the newly selected model on a worker when the old one was loaded, or when
+    warmup is on (the document's "model selection change" loading trigger)."""
+    from inference.manager import NOT_LOCAL
+    from inference.services import model_load_dispatch
+
+    if entry.loader in NOT_LOCAL or (previous is not None and previous.pk == entry.pk):
+        return
+    was_loaded = previous is not None and selectors.is_loaded(model_id=previous.pk)
+    if was_loaded or selectors.inference_settings().warmup_on_startup:
+        model_load_dispatch(model_name=entry.name)
 
 
 class ValidateView(ManagementView):

@@ -239,6 +239,10 @@ ZOO_MEDIA_ROOT = Path(env.str("ZOO_MEDIA_ROOT", default=str(DATA_DIR / "media"))
 ZOO_BATCH_MAX_ATTEMPTS = env.int("ZOO_BATCH_MAX_ATTEMPTS", default=3)
 # A batch queued (or running on a dead worker) this long without progress is sent again.
 ZOO_REDISPATCH_AFTER_S = env.int("ZOO_REDISPATCH_AFTER_S", default=60)
+# How long POST /api/models/infer waits for a worker before answering 503.
+ZOO_INFER_WAIT_S = env.float("ZOO_INFER_WAIT_S", default=30.0)
+# How long an unload waits for a model in use to be released before answering 409.
+ZOO_UNLOAD_WAIT_S = env.float("ZOO_UNLOAD_WAIT_S", default=10.0)
 # Limits of one enrichment batch.
 ZOO_MAX_FRAMES_PER_BATCH = env.int("ZOO_MAX_FRAMES_PER_BATCH", default=64)
 ZOO_MAX_DETECTIONS_PER_FRAME = env.int("ZOO_MAX_DETECTIONS_PER_FRAME", default=100)
