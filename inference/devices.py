@@ -12,6 +12,7 @@ import gc
 import logging
 import os
 import threading
+import time
 from dataclasses import dataclass
 from typing import Any
 
@@ -186,16 +187,21 @@ class SimulatedBackend(DeviceBackend):
 
     Tensors live on the CPU; the device keeps a ledger of what each resident model holds
     and fails like a real GPU (``OutOfMemory``) when the ledger would pass the total.
-    Tests read ``peak_mb`` to prove a budget was never exceeded.
+    Tests read ``peak_mb`` to prove a budget was never exceeded. ``load_mb_per_s``, when
+    set, makes a load take as long as copying its memory over a bus of that speed, so a
+    demo or a fault test can watch (or interrupt) a model while it is ``loading``.
     """
 
     kind = "sim"
 
-    def __init__(self, name: str = "sim:0", total_memory_mb: int = 24 * 1024):
+    def __init__(
+        self, name: str = "sim:0", total_memory_mb: int = 24 * 1024, load_mb_per_s: float = 0.0
+    ):
         super().__init__(name, total_memory_mb)
         self._lock = threading.Lock()
         self.ledger: dict[str, int] = {}
         self.peak_mb = 0
+        self.load_mb_per_s = load_mb_per_s
 
     @property
     def torch_device(self) -> str:
@@ -216,6 +222,8 @@ class SimulatedBackend(DeviceBackend):
                 )
             self.ledger[name] = held_mb
             self.peak_mb = max(self.peak_mb, others + held_mb)
+        if self.load_mb_per_s > 0:
+            time.sleep(held_mb / self.load_mb_per_s)  # the simulated transfer
 
     def on_unloaded(self, name: str, mark: int = 0) -> int | None:
         with self._lock:
@@ -231,7 +239,8 @@ def backend_for(name: str, total_memory_mb: int | None = None) -> DeviceBackend:
     if kind == "cpu":
         return CpuBackend(total_memory_mb)
     if kind == "sim":
-        return SimulatedBackend(name, total_memory_mb or 24 * 1024)
+        speed = settings.ZOO_SIM_LOAD_MB_PER_S
+        return SimulatedBackend(name, total_memory_mb or 24 * 1024, load_mb_per_s=speed)
     if kind == "cuda":
         if not total_memory_mb:
             found = {gpu.name: gpu for gpu in nvml_devices()}

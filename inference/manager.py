@@ -385,7 +385,8 @@ class ModelManager:
             EventKind.CPU_FALLBACK if resident.on_cpu else EventKind.LOAD,
             f"loaded {spec.name} {where} in {duration:.2f} s "
             f"(estimate {spec.vram_mb} MB, measured {measured} MB)",
-            memory_mb=measured,
+            # What counts against the budget, so the log alone can audit it.
+            memory_mb=measured if resident.on_cpu else resident.held_mb,
             duration_s=duration,
         )
 

@@ -72,7 +72,12 @@ _heartbeat: Heartbeat | None = None
 def start_serving(device: str, *, total_memory_mb: int | None = None) -> None:
     """In the worker's child process: claim the device, reset its state, heartbeat."""
     global _heartbeat
-    model_zoo.configure(device, total_memory_mb=total_memory_mb, worker="worker")
+    model_zoo.configure(
+        device,
+        total_memory_mb=total_memory_mb,
+        worker="worker",
+        worker_id=settings.ZOO_WORKER_ID,
+    )
     device_row = model_zoo.device
     logger.info(
         "Serving %s: %s MB, budget %s MB", device_row, device_row.total_memory_mb,

@@ -22,6 +22,7 @@ import socket
 import threading
 import uuid
 from collections.abc import AsyncIterator, Iterator
+from pathlib import Path
 from typing import Any
 
 from django.conf import settings
@@ -68,12 +69,15 @@ class ModelZoo:
         *,
         total_memory_mb: int | None = None,
         worker: str = "",
+        worker_id: str = "",
         on_inference: InferenceHook | None = None,
         loader: Loaderfn | None = None,
     ) -> ModelManager:
-        """Bind this process to a device (``cpu``, ``cuda:N``, ``sim:N``) and register it.
+        """Bind this process to a device (``cpu``, ``cuda:N``, ``sim:N``) and claim it.
 
         Without arguments: ``ZOO_WORKER_DEVICE``, else the probe's default device.
+        ``worker_id`` continues a claim made by a parent process (``zoo_worker``);
+        otherwise this process claims the device under a new id labelled ``worker``.
         """
         with self._lock:
             if self._manager is not None:
@@ -82,11 +86,8 @@ class ModelZoo:
             total = total_memory_mb or settings.ZOO_DEVICE_TOTAL_MEMORY_MB or None
             backend: DeviceBackend = backend_for(name, total)
             specs = SpecSource()
-            host = socket.gethostname()
-            # Unique per process and per instance: "label-token:pid@host".
-            token = uuid.uuid4().hex[:6]
-            self.worker = f"{worker or 'zoo'}-{token}:{os.getpid()}@{host}"
-            claimed = _claim(backend, host, self.worker, specs.settings().offload_threshold)
+            self.worker = worker_id or new_worker_id(worker or "zoo")
+            claimed = claim_device(backend, self.worker, specs.settings().offload_threshold)
             self._sink = DatabaseStateSink(backend, device=claimed)
             self._manager = ModelManager(
                 backend, specs=specs, sink=self._sink, loader=loader, on_inference=on_inference
@@ -147,7 +148,15 @@ class DeviceBusy(RuntimeError):
     """Another live process owns this device."""
 
 
-def _claim(backend: DeviceBackend, host: str, worker: str, threshold: float) -> Device:
+def new_worker_id(label: str) -> str:
+    """Unique per process and per instance: ``label-token:pid@host``."""
+    return f"{label}-{uuid.uuid4().hex[:6]}:{os.getpid()}@{socket.gethostname()}"
+
+
+def claim_device(backend: DeviceBackend, worker: str, threshold: float) -> Device:
+    """Claim the device for ``worker``, taking it over from a dead owner on this host;
+    ``DeviceBusy`` if a live process owns it."""
+    host = socket.gethostname()
     fields = {
         "host": host,
         "name": backend.name,
@@ -182,7 +191,11 @@ def _alive_here(worker: str, host: str) -> bool:
         return False
     except PermissionError:
         return True
-    return True
+    try:  # a killed process nobody reaped yet is a zombie: dead all the same
+        stat = Path(f"/proc/{pid}/stat").read_text()
+    except OSError:
+        return True
+    return stat.rpartition(")")[2].split()[0] != "Z"
 
 
 def _release_when_acquired(future: asyncio.Future[Lease]) -> None:

@@ -138,3 +138,13 @@ def checkpoints(tmp_path_factory: pytest.TempPathFactory):
         outcomes = bootstrap.bootstrap(bootstrap.catalog_targets())
     yield {outcome.name: outcome.path for outcome in outcomes}
     shutil.rmtree(root, ignore_errors=True)  # ~300 MB: not worth keeping between runs
+
+
+@pytest.fixture
+def real_models(django_db_serialized_rollback, transactional_db, checkpoints):
+    """The registry pointed at this session's real bootstrap checkpoints."""
+    from models_registry import services
+
+    for name, path in checkpoints.items():
+        if path:
+            services.model_set_path(name=name, path=path)

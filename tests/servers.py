@@ -106,6 +106,7 @@ def worker_process(device: str, *, total_memory_mb: int = 8192, **env: str) -> I
     """
     from models_registry.models import Device
 
+    previous = Device.objects.filter(name=device).values_list("worker", flat=True).first()
     log = open(ROOT / "var" / f"test-worker-{device.replace(':', '-')}.log", "ab")  # noqa: SIM115
     process = subprocess.Popen(
         [sys.executable, "manage.py", "zoo_worker", "--device", device,
@@ -120,7 +121,7 @@ def worker_process(device: str, *, total_memory_mb: int = 8192, **env: str) -> I
         deadline = time.monotonic() + 90
         while (
             not Device.objects.filter(name=device, heartbeat_at__isnull=False)
-            .exclude(worker="")
+            .exclude(worker__in=["", previous or ""])  # a new owner, not the last one
             .exists()
         ):
             if process.poll() is not None:

@@ -10,7 +10,6 @@ import numpy as np
 import pytest
 from PIL import Image
 
-from models_registry import services as registry
 from models_registry.models import InferenceSettings, ModelEvent
 from tests.servers import wait_for, worker_process
 
@@ -30,13 +29,6 @@ def frame() -> dict:
     return {"image": base64.b64encode(buffer.getvalue()).decode(), "detections": DETECTIONS}
 
 
-@pytest.fixture
-def real_models(django_db_serialized_rollback, transactional_db, checkpoints):
-    for name, path in checkpoints.items():
-        if path:
-            registry.model_set_path(name=name, path=path)
-
-
 def finished(api, url):
     body = api.get(url).json()
     return body if body["status"] in ("done", "failed") else None
@@ -52,10 +44,11 @@ def test_a_batch_runs_on_a_real_worker_and_a_second_one_loads_nothing_new(
         assert first.status_code == 202
         done = wait_for(lambda: finished(api, first.json()["url"]))
 
-        loads_after_first = ModelEvent.objects.filter(kind="load").count()
+        zoo_loads = ModelEvent.objects.filter(kind="load", model__in_zoo=True)  # not warmup's
+        loads_after_first = zoo_loads.count()
         second = staff_api.post("/api/enrichment/batches", {"frames": [frame()]}, format="json")
         wait_for(lambda: finished(api, second.json()["url"]))
-        loads_after_second = ModelEvent.objects.filter(kind="load").count()
+        loads_after_second = zoo_loads.count()
 
     assert done["status"] == "done"
     person, car, dog = done["frames"][0]["detections"]
@@ -68,6 +61,6 @@ def test_a_batch_runs_on_a_real_worker_and_a_second_one_loads_nothing_new(
     assert "label" in dog["results"]["pet-classifier"]
     assert {"min", "max", "mean"} <= set(done["frames"][0]["results"]["depth-anything-v2-small"])
     assert all("error" not in r for d in (person, car, dog) for r in d["results"].values())
-    loaded = list(ModelEvent.objects.filter(kind="load").values_list("model_name", flat=True))
+    loaded = list(zoo_loads.values_list("model_name", flat=True))
     assert len(loaded[:loads_after_first]) == len(set(loaded[:loads_after_first])) == 10
     assert loads_after_second == loads_after_first

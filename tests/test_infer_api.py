@@ -9,6 +9,7 @@ import threading
 
 import numpy as np
 import pytest
+from django.db import connection
 from PIL import Image
 
 from inference import services
@@ -35,16 +36,23 @@ def worker(django_db_serialized_rollback, transactional_db, monkeypatch):
     loader = FakeLoader()
     zoo.configure("sim:41", total_memory_mb=8192, worker="test", loader=loader)
     zoo.loader = loader  # type: ignore[attr-defined]
-    zoo.delivered = True  # type: ignore[attr-defined]
+    threads: list[threading.Thread] = []
+
+    def work(request_id):
+        try:
+            services.inference_run(request_id=request_id, zoo=zoo)
+        finally:
+            connection.close()
 
     def deliver(args, queue):
-        if zoo.delivered:  # type: ignore[attr-defined]
-            threading.Thread(
-                target=lambda: services.inference_run(request_id=args[0], zoo=zoo)
-            ).start()
+        thread = threading.Thread(target=work, args=args, daemon=True)
+        threads.append(thread)
+        thread.start()
 
     monkeypatch.setattr("inference.tasks.run_inference.apply_async", deliver)
     yield zoo
+    for thread in threads:  # every delivered message finishes before the tables go
+        thread.join(timeout=30)
     zoo.close()
 
 

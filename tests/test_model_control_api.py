@@ -8,6 +8,7 @@ import contextlib
 import threading
 
 import pytest
+from django.db import connection
 
 from inference.manager import ManagerError
 from inference.zoo import ModelZoo
@@ -28,10 +29,20 @@ def worker(django_db_serialized_rollback, transactional_db, monkeypatch, setting
     sent: list[tuple[str, list]] = []
     zoo.sent = sent  # type: ignore[attr-defined]
 
+    threads: list[threading.Thread] = []
+
     def run(kind, call):
+        def in_thread(*args):
+            try:
+                call(*args)
+            finally:
+                connection.close()
+
         def deliver(args, queue):
             sent.append((kind, list(args)))
-            threading.Thread(target=call, args=args, daemon=True).start()
+            thread = threading.Thread(target=in_thread, args=args, daemon=True)
+            threads.append(thread)
+            thread.start()
 
         return deliver
 
@@ -46,6 +57,8 @@ def worker(django_db_serialized_rollback, transactional_db, monkeypatch, setting
     monkeypatch.setattr("inference.tasks.load_model.apply_async", run("load", load))
     monkeypatch.setattr("inference.tasks.unload_model.apply_async", run("unload", unload))
     yield zoo
+    for thread in threads:  # let every delivered message finish before the tables go
+        thread.join(timeout=30)
     zoo.close()
 
 

@@ -229,6 +229,10 @@ ZOO_DEVICE_TOTAL_MEMORY_MB = env.int("ZOO_DEVICE_TOTAL_MEMORY_MB", default=0)
 # The device this process's models go on (a worker's, or zoo_run's): cpu, cuda:N, sim:N.
 # Empty: the probe's default device.
 ZOO_WORKER_DEVICE = env.str("ZOO_WORKER_DEVICE", default="")
+# A simulated GPU's bus speed: a load then takes (MB counted) / this many seconds. 0: instant.
+ZOO_SIM_LOAD_MB_PER_S = env.float("ZOO_SIM_LOAD_MB_PER_S", default=0.0)
+# Set by zoo_worker for its pool children: the id under which it claimed the device.
+ZOO_WORKER_ID = ""
 # How often a worker heartbeats (and applies the idle policy).
 ZOO_WORKER_HEARTBEAT_INTERVAL_S = env.float("ZOO_WORKER_HEARTBEAT_INTERVAL_S", default=5.0)
 # A worker task's soft time limit: long enough for the largest model load plus its work.

@@ -13,6 +13,7 @@ from typing import Any
 
 from django.conf import settings
 from django.core.management.base import BaseCommand, CommandError, CommandParser
+from django.db import connections
 
 from inference.devices import backend_for
 
@@ -32,18 +33,29 @@ class Command(BaseCommand):
 
     def handle(self, *args: Any, **options: Any) -> None:
         from inference.devices import probe_default_device
+        from inference.specs import SpecSource
         from inference.worker import queue_for
+        from inference.zoo import DeviceBusy, claim_device, new_worker_id
         from zoo_project.celery import app
 
         device = options["device"] or settings.ZOO_WORKER_DEVICE or probe_default_device().name
         try:
-            backend_for(device, options["total_memory_mb"] or None)  # validate, touch nothing
+            backend = backend_for(device, options["total_memory_mb"] or None)  # touches nothing
         except ValueError as exc:
+            raise CommandError(str(exc)) from exc
+        # Claim the device here, before any child exists, so a second worker for the same
+        # device fails at once; the pool child carries on under this process's id.
+        worker_id = new_worker_id("worker")
+        try:
+            claim_device(backend, worker_id, SpecSource().settings().offload_threshold)
+        except DeviceBusy as exc:
             raise CommandError(str(exc)) from exc
         # Pool children are forked from this process and read these settings.
         settings.ZOO_WORKER_DEVICE = device
+        settings.ZOO_WORKER_ID = worker_id
         if options["total_memory_mb"]:
             settings.ZOO_DEVICE_TOTAL_MEMORY_MB = options["total_memory_mb"]
+        connections.close_all()  # the children open their own
         queue = queue_for(socket.gethostname(), device)
         self.stdout.write(f"Serving {device} from queue {queue}")
         app.worker_main(
