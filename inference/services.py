@@ -216,15 +216,16 @@ def _run_item(
         readings = [{"box": box, **predict(image, box=box)} for box in plates]
         return {"plates": readings}
     output = predict(_crop(image, bbox))
-    if category == Category.DETECTION:
-        # Boxes found inside the crop, in frame coordinates, for the OCR that follows.
-        found = [
-            [d["box"][0] + bbox[0], d["box"][1] + bbox[1], d["box"][2] + bbox[0],
-             d["box"][3] + bbox[1]]
-            for d in output.get("detections", [])
-        ]  # fmt: skip
-        boxes_from.setdefault(item.detection.pk, []).extend(found)
+    if category == Category.DETECTION:  # its boxes are what the OCR that follows reads
+        boxes_from.setdefault(item.detection.pk, []).extend(_in_frame(output, bbox))
     return output
+
+
+def _in_frame(output: dict[str, Any] | None, bbox: list[float]) -> list[list[float]]:
+    """Boxes a detector found inside a detection's crop, in frame coordinates."""
+    x, y = bbox[0], bbox[1]
+    found = (output or {}).get("detections", [])
+    return [[d["box"][0] + x, d["box"][1] + y, d["box"][2] + x, d["box"][3] + y] for d in found]
 
 
 def batch_run(*, batch_id: uuid.UUID | str, zoo: Any) -> str:
@@ -245,12 +246,17 @@ def batch_run(*, batch_id: uuid.UUID | str, zoo: Any) -> str:
         )
     )
     categories = dict(ModelEntry.objects.filter(name__in=plan).values_list("name", "category"))
+    # Boxes an earlier, interrupted attempt's detectors found, for the OCR still to run.
     boxes_from: dict[int, list[list[float]]] = {}
-    for stored in EnrichmentResult.objects.filter(batch_id=batch_id, error="").exclude(
-        detection=None
-    ):
-        if categories.get(stored.model_name) == Category.DETECTION and stored.output:
-            _remember_boxes(stored, boxes_from)
+    detectors = [name for name, category in categories.items() if category == Category.DETECTION]
+    earlier = EnrichmentResult.objects.filter(
+        batch_id=batch_id, error="", model_name__in=detectors, detection__isnull=False
+    ).select_related("detection")
+    for stored in earlier:
+        assert stored.detection is not None
+        boxes_from.setdefault(stored.detection_id or 0, []).extend(
+            _in_frame(stored.output, stored.detection.bbox)
+        )
     images = _Images()
     batch_key = str(batch_id)
     try:
@@ -269,17 +275,6 @@ def batch_run(*, batch_id: uuid.UUID | str, zoo: Any) -> str:
 
 def _det_id(item: WorkItem) -> int | None:
     return item.detection.pk if item.detection is not None else None
-
-
-def _remember_boxes(stored: EnrichmentResult, boxes_from: dict[int, list[list[float]]]) -> None:
-    detection = stored.detection
-    if detection is None:
-        return
-    bbox = detection.bbox
-    for d in (stored.output or {}).get("detections", []):
-        box = [d["box"][0] + bbox[0], d["box"][1] + bbox[1], d["box"][2] + bbox[0],
-               d["box"][3] + bbox[1]]  # fmt: skip
-        boxes_from.setdefault(detection.pk, []).append(box)
 
 
 def _run_model(

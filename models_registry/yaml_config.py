@@ -12,24 +12,12 @@ import yaml
 from rest_framework import serializers
 
 from models_registry.api.errors import flatten
+from models_registry.api.serializers import StrictSerializer
 from models_registry.models import Speed, TaskType
 
 
 class ConfigError(ValueError):
     """The file is not a valid models.yaml; the message says where and why."""
-
-
-class StrictSerializer(serializers.Serializer):
-    """Refuses keys it does not know, so a typo is an error rather than ignored."""
-
-    def to_internal_value(self, data: Any) -> Any:
-        if isinstance(data, dict):
-            unknown = sorted(set(data) - set(self.fields))
-            if unknown:
-                raise serializers.ValidationError(
-                    {"non_field_errors": [f"unknown keys: {', '.join(map(str, unknown))}"]}
-                )
-        return super().to_internal_value(data)
 
 
 class OptionSerializer(StrictSerializer):

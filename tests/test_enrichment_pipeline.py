@@ -182,3 +182,17 @@ def test_the_sweeper_sends_again_a_batch_queued_with_no_message(zoo, monkeypatch
     assert sent[-1][0] == [str(batch.pk)]
     assert sent[-1][1].endswith("sim-21")
     assert services.work_sweep() == 0  # just dispatched: not again
+
+
+def test_a_resumed_batch_reads_plates_the_first_attempt_found(zoo):
+    batch = submit(CAR)
+    services.batch_run(batch_id=batch.pk, zoo=zoo)
+    EnrichmentResult.objects.filter(batch=batch, model_name="paddleocr").delete()  # cut short
+    EnrichmentBatch.objects.filter(pk=batch.pk).update(status=WorkStatus.RUNNING, worker="dead")
+    loads_before = list(zoo.loader.loads)
+
+    services.batch_run(batch_id=batch.pk, zoo=zoo)
+
+    ocr = EnrichmentResult.objects.get(batch=batch, model_name="paddleocr")
+    assert ocr.output["plates"][0]["box"] == [201.0, 102.0, 211.0, 107.0]
+    assert "yolo11-license-plate" not in zoo.loader.loads[len(loads_before) :]

@@ -139,7 +139,7 @@ def test_import_creates_new_options_and_selects_them(tmp_path: Path):
             "vram_mb",
         ),
         ("inference:\n  offload_threshold: 1.5\n", "offload_threshold"),
-        ("inference:\n  turbo: true\n", "unknown keys: turbo"),
+        ("inference:\n  turbo: true\n", "unknown field(s): turbo"),
     ],
 )
 def test_bad_yaml_is_a_clear_error_and_changes_nothing(tmp_path: Path, text: str, message: str):

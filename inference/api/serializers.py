@@ -15,21 +15,9 @@ from PIL import Image
 from rest_framework import serializers
 
 from inference.services import FrameIn
+from models_registry.api.serializers import StrictSerializer
 
 LABEL_HELP = "Detection label, e.g. person, car, dog"
-
-
-class StrictSerializer(serializers.Serializer):
-    """Refuses keys it does not know: a misspelt field is an error, not ignored."""
-
-    def to_internal_value(self, data: Any) -> Any:
-        if isinstance(data, dict):
-            unknown = sorted(set(data) - set(self.fields))
-            if unknown:
-                raise serializers.ValidationError(
-                    {"non_field_errors": [f"unknown field(s): {', '.join(map(str, unknown))}"]}
-                )
-        return super().to_internal_value(data)
 
 
 class DetectionInSerializer(StrictSerializer):

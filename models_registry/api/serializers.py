@@ -5,9 +5,24 @@ These serializers only render (and document) what the selectors compute.
 
 from __future__ import annotations
 
+from typing import Any
+
 from rest_framework import serializers
 
 from models_registry.models import EventKind, ModelEvent, ModelStatus
+
+
+class StrictSerializer(serializers.Serializer):
+    """Refuses keys it does not know: a misspelt field is an error, not ignored."""
+
+    def to_internal_value(self, data: Any) -> Any:
+        if isinstance(data, dict):
+            unknown = sorted(set(data) - set(self.fields))
+            if unknown:
+                raise serializers.ValidationError(
+                    {"non_field_errors": [f"unknown field(s): {', '.join(map(str, unknown))}"]}
+                )
+        return super().to_internal_value(data)
 
 
 class DetailErrorSerializer(serializers.Serializer):
