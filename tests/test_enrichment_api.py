@@ -184,3 +184,12 @@ def test_a_malformed_multipart_document_is_a_400(staff_api):
 
     assert response.status_code == 400
     assert response.json()["detail"].startswith("batch: not valid JSON")
+
+
+def test_a_request_body_over_the_limit_is_a_json_413(staff_api, settings):
+    settings.DATA_UPLOAD_MAX_MEMORY_SIZE = 10_000
+
+    response = staff_api.post(URL, {"frames": [{"image": b64(jpeg())}]}, format="json")
+
+    assert response.status_code == 413
+    assert response.json() == {"detail": "Request body larger than 10000 bytes"}

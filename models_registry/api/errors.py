@@ -10,6 +10,8 @@ from __future__ import annotations
 import logging
 from typing import Any
 
+from django.conf import settings
+from django.core.exceptions import RequestDataTooBig, SuspiciousOperation
 from django.http import HttpRequest, JsonResponse
 from rest_framework import exceptions, status
 from rest_framework.response import Response
@@ -63,6 +65,11 @@ def exception_handler(exc: Exception, context: dict[str, Any]) -> Response:
     """DRF's handler, with the per-API error key and a JSON body for unexpected errors."""
     request = context.get("request")
     key = error_key_for(request.path if request else "", context.get("view"))
+    if isinstance(exc, RequestDataTooBig):
+        limit = settings.DATA_UPLOAD_MAX_MEMORY_SIZE
+        return Response({key: f"Request body larger than {limit} bytes"}, status=413)
+    if isinstance(exc, SuspiciousOperation):
+        return Response({key: "Bad request"}, status=400)
     response = drf_exception_handler(exc, context)
     if response is None:
         logger.exception("Unhandled error in %s", request.path if request else "a view")

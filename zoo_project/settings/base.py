@@ -219,6 +219,12 @@ CELERY_WORKER_PREFETCH_MULTIPLIER = 1
 CELERY_BROKER_CONNECTION_RETRY_ON_STARTUP = True
 CELERY_TIMEZONE = "UTC"
 
+# --- Request size ----------------------------------------------------------------------
+# A whole request body (a batch of base64 frames, or multipart uploads) is refused past
+# this with a JSON 400; single images are also held to ZOO_MAX_IMAGE_BYTES.
+DATA_UPLOAD_MAX_MEMORY_SIZE = env.int("ZOO_MAX_REQUEST_BYTES", default=64 * 1024 * 1024)
+FILE_UPLOAD_MAX_MEMORY_SIZE = 10 * 1024 * 1024  # larger uploads spool to a temporary file
+
 # --- Model Zoo ------------------------------------------------------------------------
 # Reads of both APIs are open by default, as the documents have them; set this to
 # require a logged-in user (session or token) for reads too.
