@@ -258,46 +258,44 @@ class ModelControlView(APIView):
             raise ApiError(f"Model '{model_name}' not found in registry", 404)
         if entry.loader in NOT_LOCAL:
             raise ApiError(f"Model '{model_name}' runs outside this service", 409)
-        outcome = self._load(entry) if self.action == "load" else self._unload(entry)
-        if outcome is not None and outcome.status == "error":
-            raise ApiError(f"{model_name}: {outcome.last_error}", 409)
+        finished = self._load(entry) if self.action == "load" else self._unload(entry)
         row = registry_selectors.model_row(name=model_name)
-        code = status.HTTP_200_OK if outcome is not None else status.HTTP_202_ACCEPTED
+        code = status.HTTP_200_OK if finished else status.HTTP_202_ACCEPTED
         return Response(ZooModelSerializer(row).data, status=code)
 
-    def _load(self, entry: ModelEntry) -> Any:
+    def _load(self, entry: ModelEntry) -> bool:
+        """Whether the load finished within the wait (a failure is a 409)."""
         if not entry.enabled:
             raise ApiError(f"Model '{entry.name}' is disabled: {entry.disabled_reason}", 409)
         since = timezone.now()
         if services.model_load_dispatch(model_name=entry.name) is None:
             raise ApiError("Model service unavailable: no worker is running", 503)
-        return wait_until(
+        outcome = wait_until(
             lambda: selectors.model_outcome(entry.name, since, {"loaded", "error"}),
             settings.ZOO_INFER_WAIT_S,
         )
+        if outcome is not None and outcome.status == "error":
+            raise ApiError(f"{entry.name}: {outcome.last_error}", 409)
+        return outcome is not None
 
-    def _unload(self, entry: ModelEntry) -> Any:
+    def _unload(self, entry: ModelEntry) -> bool:
+        """Unloaded everywhere within the wait; a model still in use is a 409."""
         since = timezone.now()
         wait_s = settings.ZOO_UNLOAD_WAIT_S
-        devices = services.model_unload_dispatch(model_name=entry.name, wait_s=wait_s)
-        if not devices:
-            return _AlreadyUnloaded()
+        if not services.model_unload_dispatch(model_name=entry.name, wait_s=wait_s):
+            return True  # no live worker holds it
         outcome = wait_until(
             lambda: selectors.model_outcome(entry.name, since, {"unloaded", "error"}),
             wait_s + 5,
         )
         if outcome is None:
-            leases = registry_selectors.model_row(name=entry.name)
-            held = leases.load_count if leases else 0
+            row = registry_selectors.model_row(name=entry.name)
+            held = row.load_count if row else 0
             raise ApiError(
                 f"{entry.name} is in use ({held} lease(s)); it is unloaded only once released",
                 409,
             )
-        return outcome
-
-
-class _AlreadyUnloaded:
-    status = "unloaded"
+        return True
 
 
 def wait_until(predicate: Any, timeout_s: float) -> Any:
