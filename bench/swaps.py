@@ -78,7 +78,6 @@ import time
 from collections import Counter
 from collections.abc import Sequence
 from dataclasses import dataclass, field
-from datetime import datetime
 from pathlib import Path
 from typing import Any
 
@@ -219,12 +218,6 @@ class MemorySink(StateSink):
 
     def __init__(self) -> None:
         self.events: list[tuple[str, str]] = []  # (kind, model name)
-
-    def transition(self, spec: ModelSpec, **fields: Any) -> None:
-        """Status rows are not needed here."""
-
-    def usage(self, spec: ModelSpec, load_count: int, last_used_at: datetime | None) -> None:
-        """Lease counts are not needed here."""
 
     def event(
         self,
