@@ -152,10 +152,10 @@ class WorkItem:
     detection: Detection | None
 
 
-def _plan(batch_id: uuid.UUID) -> dict[str, list[WorkItem]]:
+def _plan(batch_id: uuid.UUID) -> tuple[dict[str, list[WorkItem]], dict[str, str]]:
     """Model → the frames and detections it must see, grouped so each model is loaded
     once per batch. All-frames models first, then per-label models in trigger order;
-    OCR models after the detectors whose boxes they read."""
+    OCR models after the detectors whose boxes they read. Also each model's category."""
     every_frame, by_label = selectors.trigger_table()
     frames = list(
         Frame.objects.filter(batch_id=batch_id).order_by("index").prefetch_related("detections")
@@ -170,7 +170,7 @@ def _plan(batch_id: uuid.UUID) -> dict[str, list[WorkItem]]:
                 plan.setdefault(name, []).append(WorkItem(frame, detection))
     categories = dict(ModelEntry.objects.filter(name__in=plan).values_list("name", "category"))
     order = sorted(plan, key=lambda name: categories.get(name) == Category.OCR)
-    return {name: plan[name] for name in order}
+    return {name: plan[name] for name in order}, categories
 
 
 class _Images:
@@ -239,13 +239,12 @@ def batch_run(*, batch_id: uuid.UUID | str, zoo: Any) -> str:
     if not batch_claim(batch_id=batch_id, device_id=zoo.device.pk, worker=zoo.worker):
         status = EnrichmentBatch.objects.filter(pk=batch_id).values_list("status", flat=True)
         return status.first() or "missing"  # a message for a batch this database lacks
-    plan = _plan(batch_id)
+    plan, categories = _plan(batch_id)
     done = set(
         EnrichmentResult.objects.filter(batch_id=batch_id).values_list(
             "frame_id", "detection_id", "model_name"
         )
     )
-    categories = dict(ModelEntry.objects.filter(name__in=plan).values_list("name", "category"))
     # Boxes an earlier, interrupted attempt's detectors found, for the OCR still to run.
     boxes_from: dict[int, list[list[float]]] = {}
     detectors = [name for name, category in categories.items() if category == Category.DETECTION]

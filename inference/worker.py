@@ -39,7 +39,6 @@ class Heartbeat:
         self.device_id = device_id
         self.worker = worker
         self.interval = interval
-        self.lost = threading.Event()
         self._stop = threading.Event()
         self._thread = threading.Thread(target=self._run, name="zoo-heartbeat", daemon=True)
 
@@ -55,7 +54,6 @@ class Heartbeat:
             try:
                 if not services.device_heartbeat(device_id=self.device_id, worker=self.worker):
                     logger.error("Device taken over by another worker; stopping")
-                    self.lost.set()
                     os._exit(3)  # a worker that lost its device must not keep loading
                 model_zoo.manager.reap()
                 services_inference.work_sweep()
