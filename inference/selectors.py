@@ -19,7 +19,7 @@ from inference.models import (
     WorkStatus,
 )
 from models_registry.models import Device, ModelState, ModelStatus, TriggerRule
-from models_registry.selectors import heartbeat_cutoff, live_devices
+from models_registry.selectors import counted_mb, heartbeat_cutoff, live_devices
 
 
 @dataclass(frozen=True)
@@ -44,8 +44,11 @@ def route(model_names: Iterable[str]) -> Route | None:
     for state in states:
         if state["model__name"] in wanted:
             loaded[state["device_id"]] += 1
-        if not state["on_cpu_fallback"]:
-            held[state["device_id"]] += max(state["model__vram_mb"], state["measured_mb"] or 0)
+        held[state["device_id"]] += counted_mb(
+            estimate_mb=state["model__vram_mb"],
+            measured_mb=state["measured_mb"],
+            on_cpu=state["on_cpu_fallback"],
+        )
     best = max(devices, key=lambda d: (loaded[d.pk], d.budget_mb - held[d.pk], -d.pk))
     return Route(device=best, loaded=loaded[best.pk], free_mb=best.budget_mb - held[best.pk])
 

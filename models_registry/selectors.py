@@ -55,6 +55,12 @@ class ModelRuntime:
     last_error: str = ""
 
 
+def counted_mb(*, estimate_mb: int, measured_mb: int | None, on_cpu: bool) -> int:
+    """What a loaded (or loading) model counts against its device's budget: the larger
+    of the registry estimate and the measured size; nothing when it runs on the CPU."""
+    return 0 if on_cpu else max(estimate_mb, measured_mb or 0)
+
+
 def heartbeat_cutoff() -> datetime:
     return timezone.now() - timedelta(seconds=settings.ZOO_WORKER_HEARTBEAT_TIMEOUT_S)
 
@@ -104,9 +110,12 @@ def runtime_by_model(entries: Iterable[ModelEntry]) -> dict[int, ModelRuntime]:
         if state["status"] == ModelStatus.ERROR and not info.last_error:
             info.last_error = state["last_error"]
         info.load_count += state["load_count"]
-        if state["status"] in _HOLDING and not state["on_cpu_fallback"]:
-            estimate = by_id[state["model_id"]].vram_mb
-            info.held_mb += max(estimate, state["measured_mb"] or 0)
+        if state["status"] in _HOLDING:
+            info.held_mb += counted_mb(
+                estimate_mb=by_id[state["model_id"]].vram_mb,
+                measured_mb=state["measured_mb"],
+                on_cpu=state["on_cpu_fallback"],
+            )
     for pk, entry in by_id.items():
         if not entry.enabled:
             runtime[pk].status = ModelStatus.DISABLED
