@@ -226,6 +226,7 @@ class MemorySink(StateSink):
         reason: str,
         memory_mb: int | None = None,
         duration_s: float | None = None,
+        cause: str = "",
     ) -> None:
         self.events.append((kind, spec.name))
 

@@ -26,7 +26,7 @@ from inference.devices import DeviceBackend, ceil_mb
 from inference.loaders.base import ImageLike, LoadedModel
 from inference.specs import ManagerSettings, ModelSpec
 from inference.state import StateSink
-from models_registry.models import EventKind, EvictionPolicy, Loader, ModelStatus
+from models_registry.models import EventCause, EventKind, EvictionPolicy, Loader, ModelStatus
 
 logger = logging.getLogger(__name__)
 
@@ -89,6 +89,7 @@ class _Resident:
     ready: threading.Event = field(default_factory=threading.Event)
     error: ManagerError | None = None
     doomed: str = ""  # why it must go as soon as nobody uses it
+    doomed_cause: str = ""
     batches: set[str] = field(default_factory=set)
 
 
@@ -148,7 +149,8 @@ class Lease:
 
 
 Loaderfn = Callable[[ModelSpec, str], LoadedModel]
-InferenceHook = Callable[[ModelSpec, str, float, bool], None]
+InferenceHook = Callable[[ModelSpec, str, float, bool], None]  # spec, device, seconds, cold
+LoadHook = Callable[[ModelSpec, str, float], None]  # spec, device, seconds
 
 
 class ModelManager:
@@ -162,6 +164,7 @@ class ModelManager:
         sink: StateSink,
         loader: Loaderfn | None = None,
         on_inference: InferenceHook | None = None,
+        on_load: LoadHook | None = None,
         clock: Callable[[], float] = time.monotonic,
     ):
         if loader is None:
@@ -173,6 +176,7 @@ class ModelManager:
         self._sink = sink
         self._loader = loader
         self._on_inference = on_inference
+        self._on_load = on_load
         self._clock = clock
         self._lock = threading.Condition()
         self._load_slot = threading.Lock()
@@ -256,12 +260,13 @@ class ModelManager:
                     and not resident.spec.pinned
                 ):
                     resident.doomed = "after_batch: its use finished"
+                    resident.doomed_cause = EventCause.AFTER_BATCH
                 if resident.doomed and self._residents.get(resident.spec.name) is resident:
                     to_free = self._take(resident)
                 self._lock.notify_all()
             leases = resident.leases
         if to_free is not None:
-            self._free(to_free, EventKind.UNLOAD, to_free.doomed)
+            self._free(to_free, EventKind.UNLOAD, to_free.doomed, to_free.doomed_cause)
         else:
             self._sink.usage(resident.spec, leases, resident.last_used_at)
 
@@ -286,6 +291,7 @@ class ModelManager:
         with self._lock:
             resident.status = ModelStatus.ERROR
             resident.doomed = reason
+            resident.doomed_cause = EventCause.FAULT
         self._sink.transition(
             resident.spec,
             status=ModelStatus.ERROR,
@@ -293,7 +299,7 @@ class ModelManager:
             last_error=reason,
             error_count_increment=1,
         )
-        self._sink.event(resident.spec, EventKind.FAIL, reason)
+        self._sink.event(resident.spec, EventKind.FAIL, reason, cause=EventCause.INFERENCE_FAULT)
 
     # --- loading -----------------------------------------------------------------------
 
@@ -331,7 +337,9 @@ class ModelManager:
                 last_error=str(refusal),
                 error_count_increment=1,
             )
-            self._sink.event(spec, EventKind.REFUSE, str(refusal), memory_mb=need)
+            self._sink.event(
+                spec, EventKind.REFUSE, str(refusal), memory_mb=need, cause=EventCause.REFUSED
+            )
             raise
         for victim in taken:
             idle = self._clock() - victim.last_used_mono
@@ -340,6 +348,7 @@ class ModelManager:
                 EventKind.EVICT,
                 f"evicted {victim.spec.name} ({settings.policy}, idle {_age(idle)}, "
                 f"{victim.held_mb} MB) to fit {spec.name}",
+                EventCause.MAKE_ROOM,
             )
         device = "cpu" if resident.on_cpu else self.backend.torch_device
         self._sink.transition(
@@ -388,7 +397,10 @@ class ModelManager:
             # What counts against the budget, so the log alone can audit it.
             memory_mb=measured if resident.on_cpu else resident.held_mb,
             duration_s=duration,
+            cause=EventCause.LOADED,
         )
+        if self._on_load is not None:
+            self._on_load(spec, self.device_of(resident), duration)
 
     def _grow(self, resident: _Resident, held: int, settings: ManagerSettings) -> None:
         """The model measured larger than its reservation: make room or fail the load."""
@@ -410,6 +422,7 @@ class ModelManager:
                 EventKind.EVICT,
                 f"evicted {victim.spec.name} ({settings.policy}, {victim.held_mb} MB) to fit "
                 f"{resident.spec.name}, which measured {held} MB",
+                EventCause.MAKE_ROOM,
             )
 
     def _abort_load(self, resident: _Resident, model: LoadedModel | None, exc: Exception) -> None:
@@ -434,7 +447,8 @@ class ModelManager:
             error_count_increment=1,
             on_cpu=False,
         )
-        self._sink.event(spec, EventKind.FAIL, reason)
+        cause = EventCause.OUT_OF_MEMORY if out_of_memory else EventCause.LOAD_ERROR
+        self._sink.event(spec, EventKind.FAIL, reason, cause=cause)
         raise ModelLoadFailed(reason, out_of_memory=out_of_memory) from exc
 
     def _admit(
@@ -534,7 +548,7 @@ class ModelManager:
         self._freeing[id(resident)] = resident
         return resident
 
-    def _free(self, resident: _Resident, kind: str, reason: str) -> None:
+    def _free(self, resident: _Resident, kind: str, reason: str, cause: str) -> None:
         """Give a taken resident's memory back, then record it."""
         spec = resident.spec
         mark = 0 if resident.on_cpu else self.backend.memory_mark()
@@ -555,10 +569,17 @@ class ModelManager:
         if resident.status != ModelStatus.ERROR:
             fields["status"] = ModelStatus.UNLOADED
         self._sink.transition(spec, **fields)
-        self._sink.event(spec, kind, reason, memory_mb=resident.held_mb or None)
+        self._sink.event(spec, kind, reason, memory_mb=resident.held_mb or None, cause=cause)
         logger.info("%s", reason)
 
-    def unload(self, name: str, *, wait_s: float = 0.0, reason: str = "") -> bool:
+    def unload(
+        self,
+        name: str,
+        *,
+        wait_s: float = 0.0,
+        reason: str = "",
+        cause: str = EventCause.REQUEST,
+    ) -> bool:
         """Unload a model. One in use is waited for up to ``wait_s``, else ``ModelBusy``.
 
         Returns whether anything was unloaded.
@@ -581,7 +602,7 @@ class ModelManager:
                     )
                 self._lock.wait(timeout=remaining)
             taken = self._take(resident)
-        self._free(taken, EventKind.UNLOAD, reason or f"unloaded {name} on request")
+        self._free(taken, EventKind.UNLOAD, reason or f"unloaded {name} on request", cause)
         return True
 
     def end_batch(self, batch: str) -> None:
@@ -602,14 +623,19 @@ class ModelManager:
                 ):
                     to_free.append(self._take(resident))
         for resident in to_free:
-            self._free(resident, EventKind.UNLOAD, f"after_batch: batch {batch} finished")
+            self._free(
+                resident,
+                EventKind.UNLOAD,
+                f"after_batch: batch {batch} finished",
+                EventCause.AFTER_BATCH,
+            )
 
     def reap(self) -> list[str]:
         """Apply the registry and the idle policy: unload disabled models and, under
         ``keep_alive``, models idle longer than ``keep_alive_s``. Returns their names."""
         settings = self._specs.settings()
         now = self._clock()
-        to_free: list[tuple[_Resident, str]] = []
+        to_free: list[tuple[_Resident, str, str]] = []
         with self._lock:
             for resident in list(self._residents.values()):
                 if resident.status != ModelStatus.LOADED or resident.leases:
@@ -621,6 +647,7 @@ class ModelManager:
                 if spec is None or not spec.enabled:
                     why = "deleted from" if spec is None else "disabled in"
                     reason = f"unloaded {resident.spec.name}: {why} the registry"
+                    cause: str = EventCause.REGISTRY
                 elif (
                     settings.policy == EvictionPolicy.KEEP_ALIVE
                     and not spec.pinned
@@ -628,18 +655,23 @@ class ModelManager:
                 ):
                     idle = _age(now - resident.last_used_mono)
                     reason = f"unloaded {spec.name}: keep_alive, idle {idle}"
+                    cause = EventCause.KEEP_ALIVE
                 else:
                     continue
-                to_free.append((self._take(resident), reason))
-        for resident, reason in to_free:
-            self._free(resident, EventKind.UNLOAD, reason)
-        return [resident.spec.name for resident, _ in to_free]
+                to_free.append((self._take(resident), reason, cause))
+        for resident, reason, cause in to_free:
+            self._free(resident, EventKind.UNLOAD, reason, cause)
+        return [resident.spec.name for resident, _, _ in to_free]
 
     def close(self) -> None:
         """Unload every idle model (at worker shutdown)."""
         for name in list(self._residents):
             try:
-                self.unload(name, reason=f"unloaded {name}: worker shutting down")
+                self.unload(
+                    name,
+                    reason=f"unloaded {name}: worker shutting down",
+                    cause=EventCause.SHUTDOWN,
+                )
             except ModelBusy:
                 logger.warning("%s still in use at shutdown", name)
         self._sink.flush()

@@ -45,6 +45,7 @@ class StateSink:
         reason: str,
         memory_mb: int | None = None,
         duration_s: float | None = None,
+        cause: str = "",
     ) -> None:
         """One entry of the decision log."""
 
@@ -110,6 +111,7 @@ class DatabaseStateSink(StateSink):
         reason: str,
         memory_mb: int | None = None,
         duration_s: float | None = None,
+        cause: str = "",
     ) -> None:
         services.model_event_record(
             device_id=self.device.pk,
@@ -119,6 +121,7 @@ class DatabaseStateSink(StateSink):
             reason=reason,
             memory_mb=memory_mb,
             duration_s=duration_s,
+            cause=cause,
         )
 
     def flush(self) -> None:

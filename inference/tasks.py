@@ -11,7 +11,7 @@ import logging
 from typing import Any
 
 from celery import shared_task
-from celery.signals import worker_process_init, worker_process_shutdown
+from celery.signals import task_postrun, worker_process_init, worker_process_shutdown
 from django.conf import settings
 
 from inference import services, worker
@@ -40,6 +40,12 @@ def _serve_device(**_: Any) -> None:
 def _release_device(**_: Any) -> None:
     if settings.ZOO_WORKER_DEVICE:
         worker.stop_serving()
+
+
+@task_postrun.connect
+def _store_latency(**_: Any) -> None:
+    """A task's latency samples are stored before Celery acknowledges its message."""
+    worker.flush_latency()
 
 
 @shared_task(name="zoo.load_model", **LOAD_LIMITS)

@@ -12,12 +12,15 @@ import logging
 import os
 import re
 import threading
+import time
 
 from django.conf import settings
 from django.db import close_old_connections, connection
 
 from inference import services as services_inference
 from inference.zoo import model_zoo
+from latency import services as services_latency
+from latency.recorder import LatencyRecorder
 from models_registry import services
 
 logger = logging.getLogger(__name__)
@@ -33,6 +36,7 @@ class Heartbeat:
 
     If the device's row names another worker (it took the device over after this one
     missed its heartbeats), this worker stops serving instead of sharing the budget.
+    Latency data past its retention is pruned every ``ZOO_LATENCY_PRUNE_INTERVAL_S``.
     """
 
     def __init__(self, device_id: int, worker: str, interval: float):
@@ -41,6 +45,7 @@ class Heartbeat:
         self.interval = interval
         self._stop = threading.Event()
         self._thread = threading.Thread(target=self._run, name="zoo-heartbeat", daemon=True)
+        self._pruned_at: float | None = None
 
     def start(self) -> None:
         self._thread.start()
@@ -57,26 +62,42 @@ class Heartbeat:
                     os._exit(3)  # a worker that lost its device must not keep loading
                 model_zoo.manager.reap()
                 services_inference.work_sweep()
+                self._prune_when_due()
             except Exception:  # a database blip must not kill the worker: retry next beat
                 logger.exception("Heartbeat failed")
             finally:
                 close_old_connections()
         connection.close()
 
+    def _prune_when_due(self) -> None:
+        now = time.monotonic()
+        if (
+            self._pruned_at is None
+            or now - self._pruned_at >= settings.ZOO_LATENCY_PRUNE_INTERVAL_S
+        ):
+            self._pruned_at = now
+            services_latency.samples_prune()
+
 
 _heartbeat: Heartbeat | None = None
+recorder: LatencyRecorder | None = None
 
 
 def start_serving(device: str, *, total_memory_mb: int | None = None) -> None:
     """In the worker's child process: claim the device, reset its state, heartbeat."""
-    global _heartbeat
+    global _heartbeat, recorder
+    recorder = LatencyRecorder(interval=settings.ZOO_LATENCY_FLUSH_INTERVAL_S)
     model_zoo.configure(
         device,
         total_memory_mb=total_memory_mb,
         worker="worker",
         worker_id=settings.ZOO_WORKER_ID,
+        on_inference=recorder.inference,
+        on_load=recorder.load,
     )
     device_row = model_zoo.device
+    recorder.worker, recorder.device_id = model_zoo.worker, device_row.pk
+    recorder.start()
     logger.info(
         "Serving %s: %s MB, budget %s MB", device_row, device_row.total_memory_mb,
         device_row.budget_mb,
@@ -109,8 +130,20 @@ def warm_up(host: str, device: str) -> list[str]:
 
 
 def stop_serving() -> None:
-    global _heartbeat
+    global _heartbeat, recorder
     if _heartbeat is not None:
         _heartbeat.stop()
         _heartbeat = None
     model_zoo.close()
+    if recorder is not None:
+        recorder.stop()  # after close: the loads and unloads of shutdown are in
+        recorder = None
+
+
+def flush_latency() -> None:
+    """Store the samples of the task that just ended (before its message is acked)."""
+    if recorder is not None:
+        try:
+            recorder.flush()
+        except Exception:  # kept in the buffer; the recorder's thread retries
+            logger.exception("Could not store latency samples")

@@ -29,7 +29,7 @@ from django.conf import settings
 
 from inference.devices import DeviceBackend, backend_for, probe_default_device
 from inference.loaders.base import ImageLike
-from inference.manager import InferenceHook, Lease, Loaderfn, ModelManager
+from inference.manager import InferenceHook, Lease, Loaderfn, LoadHook, ModelManager
 from inference.specs import ModelSpec, SpecSource
 from inference.state import DatabaseStateSink
 from models_registry import services
@@ -71,6 +71,7 @@ class ModelZoo:
         worker: str = "",
         worker_id: str = "",
         on_inference: InferenceHook | None = None,
+        on_load: LoadHook | None = None,
         loader: Loaderfn | None = None,
     ) -> ModelManager:
         """Bind this process to a device (``cpu``, ``cuda:N``, ``sim:N``) and claim it.
@@ -90,7 +91,12 @@ class ModelZoo:
             claimed = claim_device(backend, self.worker, specs.settings().offload_threshold)
             self._sink = DatabaseStateSink(backend, device=claimed)
             self._manager = ModelManager(
-                backend, specs=specs, sink=self._sink, loader=loader, on_inference=on_inference
+                backend,
+                specs=specs,
+                sink=self._sink,
+                loader=loader,
+                on_inference=on_inference,
+                on_load=on_load,
             )
             return self._manager
 

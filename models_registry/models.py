@@ -334,6 +334,23 @@ class EventKind(models.TextChoices):
     CPU_FALLBACK = "cpu_fallback", "Placed on the CPU"
 
 
+class EventCause(models.TextChoices):
+    """Why an event happened, in a word a metric can carry as a label."""
+
+    LOADED = "loaded", "Loaded"
+    MAKE_ROOM = "make_room", "Evicted to make room"
+    AFTER_BATCH = "after_batch", "Its batch finished (after_batch)"
+    KEEP_ALIVE = "keep_alive", "Idle past keep_alive"
+    REGISTRY = "registry", "Disabled or deleted in the registry"
+    REQUEST = "request", "Unloaded on request"
+    SHUTDOWN = "shutdown", "Worker shutting down"
+    FAULT = "fault", "Unloaded after a fault"
+    REFUSED = "refused", "Refused at admission"
+    LOAD_ERROR = "load_error", "The load failed"
+    OUT_OF_MEMORY = "out_of_memory", "Out of memory while loading"
+    INFERENCE_FAULT = "inference_fault", "Failed while running"
+
+
 class ModelEvent(models.Model):
     """The manager's decision log: every load, unload, eviction, refusal and failure,
     with the reason a person can read ("evicted yolo11-face (lru, idle 14 min, 200 MB)
@@ -351,6 +368,7 @@ class ModelEvent(models.Model):
     reason = models.TextField(blank=True)
     memory_mb = models.PositiveIntegerField(null=True, blank=True)
     duration_s = models.FloatField(null=True, blank=True)
+    cause = models.CharField(max_length=20, choices=EventCause.choices, blank=True)
 
     class Meta:
         ordering = ["-created_at", "-id"]
@@ -358,6 +376,27 @@ class ModelEvent(models.Model):
 
     def __str__(self) -> str:
         return f"{self.created_at:%Y-%m-%d %H:%M:%S} {self.kind} {self.model_name}"
+
+
+class EventTally(models.Model):
+    """How many events of each kind and cause each model has had, ever: the counters
+    Prometheus reads (``model_zoo_evictions_total`` ...). Kept apart from the log so
+    that pruning old events never makes a counter go down."""
+
+    model_name = models.CharField(max_length=100)
+    kind = models.CharField(max_length=20, choices=EventKind.choices)
+    cause = models.CharField(max_length=20, choices=EventCause.choices, blank=True)
+    count = models.BigIntegerField(default=0)
+
+    class Meta:
+        constraints = [
+            models.UniqueConstraint(
+                fields=["model_name", "kind", "cause"], name="unique_event_tally"
+            ),
+        ]
+
+    def __str__(self) -> str:
+        return f"{self.model_name} {self.kind}/{self.cause}: {self.count}"
 
 
 # The state machine of a model on a device, as the Model Zoo document draws it, plus the

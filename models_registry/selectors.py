@@ -17,6 +17,7 @@ from django.utils import timezone
 from inference.devices import DeviceInfo, probe_default_device
 from models_registry.models import (
     Device,
+    EventTally,
     InferenceSettings,
     ModelEntry,
     ModelEvent,
@@ -462,3 +463,41 @@ def model_events(*, model: str | None = None, kind: str | None = None) -> QueryS
     if kind:
         events = events.filter(kind=kind)
     return events.order_by("-created_at", "-id")
+
+
+def event_tallies() -> list[tuple[str, str, str, int]]:
+    """Every (model name, event kind, cause, count) ever logged."""
+    return list(
+        EventTally.objects.order_by("model_name", "kind", "cause").values_list(
+            "model_name", "kind", "cause", "count"
+        )
+    )
+
+
+@dataclass(frozen=True)
+class DeviceUsage:
+    """One live device: what its resident models hold, and how many are loaded."""
+
+    device: str
+    budget_mb: int
+    used_mb: int
+    loaded: int
+
+
+def device_usage() -> list[DeviceUsage]:
+    """Memory held and models loaded on each live device, in two queries."""
+    devices = {device.pk: device for device in live_devices()}
+    used = dict.fromkeys(devices, 0)
+    loaded = dict.fromkeys(devices, 0)
+    states = ModelState.objects.filter(device_id__in=devices, status__in=_HOLDING).values_list(
+        "device_id", "status", "measured_mb", "on_cpu_fallback", "model__vram_mb"
+    )
+    for device_id, status, measured_mb, on_cpu, estimate_mb in states:
+        used[device_id] += counted_mb(
+            estimate_mb=estimate_mb, measured_mb=measured_mb, on_cpu=on_cpu
+        )
+        loaded[device_id] += status == ModelStatus.LOADED
+    return [
+        DeviceUsage(str(device), device.budget_mb, used[pk], loaded[pk])
+        for pk, device in sorted(devices.items(), key=lambda item: str(item[1]))
+    ]

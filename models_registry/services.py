@@ -12,6 +12,7 @@ from django.utils import timezone
 from models_registry.models import (
     Category,
     Device,
+    EventTally,
     InferenceSettings,
     Loader,
     MemoryUnit,
@@ -23,6 +24,7 @@ from models_registry.models import (
     TaskOption,
     TaskType,
 )
+from zoo_project.db import upsert_add
 
 logger = logging.getLogger(__name__)
 
@@ -268,16 +270,25 @@ def model_event_record(
     reason: str,
     memory_mb: int | None = None,
     duration_s: float | None = None,
+    cause: str = "",
 ) -> ModelEvent:
-    return ModelEvent.objects.create(
-        device_id=device_id,
-        model_id=model_id,
-        model_name=model_name,
-        kind=kind,
-        reason=reason,
-        memory_mb=memory_mb,
-        duration_s=duration_s,
-    )
+    """Log one decision of a manager and count it in the tallies, together."""
+    with transaction.atomic():
+        event = ModelEvent.objects.create(
+            device_id=device_id,
+            model_id=model_id,
+            model_name=model_name,
+            kind=kind,
+            reason=reason,
+            memory_mb=memory_mb,
+            duration_s=duration_s,
+            cause=cause,
+        )
+        upsert_add(
+            EventTally._meta.db_table, ("model_name", "kind", "cause"), ("count",),
+            [(model_name, kind, cause, 1)],
+        )  # fmt: skip
+    return event
 
 
 def model_set_path(*, name: str, path: str) -> bool:

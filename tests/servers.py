@@ -29,7 +29,7 @@ def free_port() -> int:
 def test_database_url() -> str:
     """A DATABASE_URL for the test database pytest-django made, for child processes."""
     db = connection.settings_dict
-    if db["ENGINE"] == "django.db.backends.sqlite3":
+    if db["ENGINE"].endswith("sqlite3"):
         return f"sqlite:///{db['NAME']}"
     auth = db["USER"] + (f":{db['PASSWORD']}" if db["PASSWORD"] else "")
     return f"postgres://{auth}@{db['HOST'] or '127.0.0.1'}:{db['PORT'] or 5432}/{db['NAME']}"
@@ -49,12 +49,13 @@ def child_env(**extra: str) -> dict[str, str]:
 
 
 @contextlib.contextmanager
-def web_server(**env: str) -> Iterator[str]:
-    """gunicorn serving the app on a free loopback port; yields its base URL."""
+def web_server(*, workers: int = 1, **env: str) -> Iterator[str]:
+    """gunicorn serving the app on a free loopback port, configured as ``scripts/run``
+    does; yields its base URL."""
     port = free_port()
     process = subprocess.Popen(
-        [sys.executable, "-m", "gunicorn", "zoo_project.wsgi", "--bind", f"127.0.0.1:{port}",
-         "--workers", "1", "--timeout", "60"],
+        [sys.executable, "-m", "gunicorn", "--config", "zoo_project/gunicorn.conf.py",
+         "--bind", f"127.0.0.1:{port}", "--workers", str(workers)],
         cwd=ROOT,
         env=child_env(**env),
         stdout=subprocess.DEVNULL,

@@ -6,17 +6,18 @@ from django.contrib import admin
 from django.urls import include, path
 from drf_spectacular.views import SpectacularAPIView, SpectacularSwaggerView
 
-from zoo_project import health
+from zoo_project import health, metrics
 
 urlpatterns = [
     path("api/", include("models_registry.api.urls")),
     path("api/", include("inference.api.urls")),
+    path("api/", include("latency.api.urls")),
     path("api/schema/", SpectacularAPIView.as_view(), name="schema"),
     path("api/docs/", SpectacularSwaggerView.as_view(url_name="schema"), name="swagger-ui"),
     path("admin/", admin.site.urls),
     path("healthz", health.healthz, name="healthz"),
     path("readyz", health.readyz, name="readyz"),
-    path("", include("django_prometheus.urls")),
+    path("metrics", metrics.metrics, name="prometheus-metrics"),
 ]
 
 handler400 = "models_registry.api.errors.bad_request"

@@ -129,6 +129,14 @@ if DATABASES["default"]["ENGINE"] == "django.db.backends.sqlite3":
 else:
     DATABASES["default"]["CONN_MAX_AGE"] = env.int("CONN_MAX_AGE", default=60)
     DATABASES["default"]["CONN_HEALTH_CHECKS"] = True
+# The same engines, instrumented by django-prometheus (queries, errors, connections).
+_INSTRUMENTED = {
+    f"django.db.backends.{vendor}": f"django_prometheus.db.backends.{vendor}"
+    for vendor in ("postgresql", "sqlite3")
+}
+DATABASES["default"]["ENGINE"] = _INSTRUMENTED.get(
+    DATABASES["default"]["ENGINE"], DATABASES["default"]["ENGINE"]
+)
 
 DEFAULT_AUTO_FIELD = "django.db.models.BigAutoField"
 
@@ -260,6 +268,15 @@ ZOO_MAX_IMAGE_BYTES = env.int("ZOO_MAX_IMAGE_BYTES", default=10 * 1024 * 1024)
 ZOO_MAX_IMAGE_PIXELS = env.int("ZOO_MAX_IMAGE_PIXELS", default=40_000_000)
 # A worker whose heartbeat is older than this no longer counts as holding its models.
 ZOO_WORKER_HEARTBEAT_TIMEOUT_S = env.int("ZOO_WORKER_HEARTBEAT_TIMEOUT_S", default=30)
+# Latency: workers store their samples at least this often (seconds).
+ZOO_LATENCY_FLUSH_INTERVAL_S = env.float("ZOO_LATENCY_FLUSH_INTERVAL_S", default=1.0)
+# Raw samples are kept this many days (at least one: the history API looks back a day);
+# the 5-minute and hourly roll-ups much longer. Workers prune once per interval.
+ZOO_LATENCY_RAW_RETENTION_DAYS = max(1, env.int("ZOO_LATENCY_RAW_RETENTION_DAYS", default=7))
+ZOO_LATENCY_ROLLUP_RETENTION_DAYS = max(
+    ZOO_LATENCY_RAW_RETENTION_DAYS, env.int("ZOO_LATENCY_ROLLUP_RETENTION_DAYS", default=90)
+)
+ZOO_LATENCY_PRUNE_INTERVAL_S = env.int("ZOO_LATENCY_PRUNE_INTERVAL_S", default=3600)
 
 # --- Logging --------------------------------------------------------------------------
 LOGGING = {

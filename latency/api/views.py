@@ -1,0 +1,58 @@
+"""``GET /api/system/model-zoo/latency/history`` (Model Zoo document)."""
+
+from __future__ import annotations
+
+from drf_spectacular.types import OpenApiTypes
+from drf_spectacular.utils import OpenApiParameter, OpenApiResponse, extend_schema
+from rest_framework.request import Request
+from rest_framework.response import Response
+
+from latency import selectors
+from latency.api.serializers import PERCENTILE_NOTE, LatencyHistorySerializer
+from models_registry.api.errors import ApiError
+from models_registry.api.params import int_param, query_params
+from models_registry.api.serializers import DetailErrorSerializer
+from models_registry.api.zoo_views import BAD_QUERY, DENIED, ZOO_TAG, ZooView
+from models_registry.models import ModelEntry
+
+
+class LatencyHistoryView(ZooView):
+    @extend_schema(
+        tags=ZOO_TAG,
+        operation_id="zoo_latency_history",
+        summary="Latency history of one model, in clock-aligned buckets",
+        description=(
+            "Time series for charting: one snapshot per bucket of `bucket_seconds`, "
+            "aligned to the clock (multiples of the bucket size since the epoch, UTC), "
+            "from the bucket holding the window's start to the partial bucket holding "
+            "now. A bucket counts every inference recorded in it. " + PERCENTILE_NOTE
+        ),
+        parameters=[
+            OpenApiParameter("model", OpenApiTypes.STR, required=True, description="Model name"),
+            OpenApiParameter(
+                "since",
+                OpenApiTypes.INT,
+                description="Minutes of history to return (1-1440, default: 60)",
+            ),
+            OpenApiParameter(
+                "bucket_seconds",
+                OpenApiTypes.INT,
+                description="Bucket size in seconds (10-3600, default: 60)",
+            ),
+        ],
+        responses={
+            200: LatencyHistorySerializer,
+            400: BAD_QUERY,
+            401: DENIED,
+            404: OpenApiResponse(DetailErrorSerializer, description="Model not found in registry"),
+        },
+    )
+    def get(self, request: Request) -> Response:
+        params = query_params(request, required=["model"], optional=["since", "bucket_seconds"])
+        since = int_param(params, "since", default=60, minimum=1, maximum=1440)
+        bucket = int_param(params, "bucket_seconds", default=60, minimum=10, maximum=3600)
+        model = ModelEntry.objects.filter(name=params["model"]).first()
+        if model is None:
+            raise ApiError(f"Model '{params['model']}' not found in registry", 404)
+        history = selectors.latency_history(model=model, since_minutes=since, bucket_seconds=bucket)
+        return Response(LatencyHistorySerializer(history).data)

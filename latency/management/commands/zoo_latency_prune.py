@@ -1,0 +1,23 @@
+"""``manage.py zoo_latency_prune``: delete latency data past its retention now (workers
+also do it every ``ZOO_LATENCY_PRUNE_INTERVAL_S``)."""
+
+from __future__ import annotations
+
+from typing import Any
+
+from django.conf import settings
+from django.core.management.base import BaseCommand
+
+from latency import services
+
+
+class Command(BaseCommand):
+    help = "Delete raw latency samples and roll-ups older than their retention."
+
+    def handle(self, *args: Any, **options: Any) -> None:
+        deleted = services.samples_prune()
+        self.stdout.write(
+            f"Deleted {deleted['samples']} raw samples (older than "
+            f"{settings.ZOO_LATENCY_RAW_RETENTION_DAYS} days) and {deleted['cells']} "
+            "roll-up cells."
+        )

@@ -1,0 +1,125 @@
+"""Write side of latency: store measured samples (raw, rolled up, totalled) and prune.
+
+``samples_record`` is called by the worker's buffered recorder with everything measured
+since its last flush: one transaction inserts the raw rows in bulk and adds the same
+samples into the roll-up cells and the Prometheus totals, so the three always agree.
+"""
+
+from __future__ import annotations
+
+import logging
+from collections import defaultdict
+from collections.abc import Sequence
+from dataclasses import dataclass
+from datetime import datetime, timedelta
+
+from django.conf import settings
+from django.db import transaction
+from django.utils import timezone
+
+from latency import sketch
+from latency.metrics import le_index
+from latency.models import LatencyCell, LatencySample, LatencyTotal, SampleKind
+from models_registry.models import ModelEntry
+from zoo_project.db import upsert_add
+
+logger = logging.getLogger(__name__)
+
+# Roll-up interval lengths (seconds). A history bucket that is a multiple of one of them
+# is answered from the largest such grain; every bucket size that is a multiple of 10 s
+# is covered. Grains finer than FINE_GRAIN_LIMIT only serve the API's one-day window.
+GRAINS = (3600, 300, 60, 10)
+FINE_GRAIN_LIMIT = 300
+FINE_GRAIN_RETENTION = timedelta(days=2)
+
+
+@dataclass(frozen=True, slots=True)
+class Sample:
+    """One measured call, as the recorder buffers it."""
+
+    model_id: int
+    model_name: str
+    kind: int  # SampleKind
+    at: datetime
+    duration_s: float
+    cold: bool = False
+    device_id: int | None = None
+    worker: str = ""
+
+
+def samples_record(*, samples: Sequence[Sample]) -> int:
+    """Store samples: raw rows, roll-up cells and running totals, atomically."""
+    if not samples:
+        return 0
+    cells: dict[tuple[int, int, int, int], list[float]] = defaultdict(lambda: [0, 0.0])
+    totals: dict[tuple[str, int, int], list[float]] = defaultdict(lambda: [0, 0.0])
+    for sample in samples:
+        ms = sample.duration_s * 1000.0
+        total = totals[(sample.model_name, sample.kind, le_index(sample.duration_s))]
+        total[0] += 1
+        total[1] += sample.duration_s
+        if sample.kind != SampleKind.INFERENCE:
+            continue
+        epoch = int(sample.at.timestamp())
+        index = sketch.bin_of(ms)
+        for grain in GRAINS:
+            cell = cells[(sample.model_id, grain, epoch - epoch % grain, index)]
+            cell[0] += 1
+            cell[1] += ms
+    with transaction.atomic():
+        LatencySample.objects.bulk_create(
+            [
+                LatencySample(
+                    model_id=s.model_id,
+                    kind=s.kind,
+                    recorded_at=s.at,
+                    duration_ms=s.duration_s * 1000.0,
+                    cold=s.cold,
+                    device_id=s.device_id,
+                    worker=s.worker[:160],
+                )
+                for s in samples
+            ],
+            batch_size=1000,
+        )
+        # Sorted keys: concurrent workers lock shared rows in one order (no deadlocks).
+        upsert_add(
+            LatencyCell._meta.db_table,
+            ("model_id", "grain", "start", "bin"),
+            ("count", "total_ms"),
+            sorted((*key, int(n), total) for key, (n, total) in cells.items()),
+        )
+        upsert_add(
+            LatencyTotal._meta.db_table,
+            ("model_name", "kind", "le_index"),
+            ("count", "total_s"),
+            sorted((*key, int(n), total) for key, (n, total) in totals.items()),
+        )
+    return len(samples)
+
+
+def samples_prune(*, now: datetime | None = None) -> dict[str, int]:
+    """Delete raw samples and roll-ups past their retention; returns rows deleted."""
+    now = now or timezone.now()
+    raw_cutoff = now - timedelta(days=settings.ZOO_LATENCY_RAW_RETENTION_DAYS)
+    rollup_cutoff = now - timedelta(days=settings.ZOO_LATENCY_ROLLUP_RETENTION_DAYS)
+    deleted = {"samples": 0, "cells": 0}
+    # The registry's models, and those deleted since that still have roll-ups.
+    model_ids = set(ModelEntry.objects.values_list("id", flat=True)) | set(
+        LatencyCell.objects.filter(grain=GRAINS[0]).values_list("model_id", flat=True).distinct()
+    )
+    for model_id in sorted(model_ids):  # one model at a time: short transactions
+        for kind in SampleKind.values:
+            count, _ = LatencySample.objects.filter(
+                model_id=model_id, kind=kind, recorded_at__lt=raw_cutoff
+            ).delete()
+            deleted["samples"] += count
+        for grain in GRAINS:
+            cutoff = now - FINE_GRAIN_RETENTION if grain < FINE_GRAIN_LIMIT else rollup_cutoff
+            count, _ = LatencyCell.objects.filter(
+                model_id=model_id, grain=grain, start__lt=int(cutoff.timestamp())
+            ).delete()
+            deleted["cells"] += count
+    if any(deleted.values()):
+        logger.info("Pruned latency data: %s", deleted)
+    return deleted

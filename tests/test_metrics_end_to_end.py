@@ -1,0 +1,107 @@
+"""For real: a worker process runs inferences, a two-process web server answers the
+history and /metrics, and a real Prometheus server scrapes it; the numbers agree."""
+
+from __future__ import annotations
+
+import base64
+import io
+import os
+
+import numpy as np
+import pytest
+from PIL import Image
+
+from latency.models import LatencySample, SampleKind
+from models_registry.models import Device, InferenceSettings, ModelState, Task
+from models_registry.selectors import counted_mb
+from tests.prometheus import PROMETHEUS, prometheus_binary, prometheus_server
+from tests.servers import http, wait_for, web_server, worker_process
+
+# Outside CI a machine without Prometheus skips; in CI (which installs it) that is a failure.
+pytestmark = [
+    pytest.mark.subprocess,
+    pytest.mark.skipif(
+        prometheus_binary() is None and os.environ.get("CI") != "true",
+        reason=f"no prometheus at {PROMETHEUS} (Debian package `prometheus`, which "
+        "scripts/test installs when it can)",
+    ),
+]
+
+INFERENCES = 3
+HISTORY_CALLS = 6
+
+
+def image_b64() -> str:
+    pixels = np.random.default_rng(5).integers(0, 255, (240, 320, 3), dtype=np.uint8)
+    buffer = io.BytesIO()
+    Image.fromarray(pixels).save(buffer, format="JPEG")
+    return base64.b64encode(buffer.getvalue()).decode()
+
+
+def value(result: list[dict]) -> float | None:
+    return float(result[0]["value"][1]) if len(result) == 1 else None
+
+
+def test_worker_inferences_reach_the_history_and_a_real_prometheus(real_models, staff_api):
+    InferenceSettings.objects.filter(pk=1).update(warmup_on_startup=False)
+    model = Task.objects.get(name="object_detection").selected
+    assert model is not None
+    with (
+        worker_process("sim:53", total_memory_mb=8192),
+        web_server(workers=2) as base,
+        prometheus_server([base.removeprefix("http://")]) as prometheus,
+    ):
+        for _ in range(INFERENCES):
+            response = staff_api.post(
+                "/api/models/infer?task_type=object_detection",
+                {"image": image_b64()},
+                format="json",
+            )
+            assert response.status_code == 200, response.json()
+
+        # The history, read by the web server's processes, holds the worker's samples.
+        url = f"{base}/api/system/model-zoo/latency/history?model={model.name}&since=10"
+
+        def counted() -> int:
+            status, body = http("GET", url)
+            assert status == 200
+            return sum(s["stats"]["sample_count"] for s in body["snapshots"] if s["stats"])
+
+        wait_for(lambda: counted() == INFERENCES, timeout=30)
+        for _ in range(HISTORY_CALLS - 1):
+            http("GET", url)
+        device = Device.objects.get(name="sim:53")
+        state = ModelState.objects.get(device=device, model=model)
+
+        label = f'model="{model.name}"'
+        for expr, expected in [
+            (f"model_zoo_inference_seconds_count{{{label}}}", INFERENCES),
+            (f'model_zoo_inference_seconds_bucket{{{label},le="+Inf"}}', INFERENCES),
+            (f"model_zoo_loads_total{{{label}}}", 1),
+            (f"model_zoo_load_seconds_count{{{label}}}", 1),
+            (f'model_zoo_models_loaded{{device="{device}"}}', 1),
+            (
+                f'model_zoo_vram_used_bytes{{device="{device}"}}',
+                counted_mb(estimate_mb=model.vram_mb, measured_mb=state.measured_mb, on_cpu=False)
+                * 1024
+                * 1024,
+            ),
+            (f'model_zoo_vram_budget_bytes{{device="{device}"}}', device.budget_mb * 1024 * 1024),
+            # django-prometheus, summed over both web processes whichever answered.
+            (
+                "sum(django_http_responses_total_by_status_view_method_total"
+                '{view="zoo-latency-history",status="200"})',
+                HISTORY_CALLS,
+            ),
+        ]:
+            result = prometheus.wait_for(expr, lambda r, e=expected: value(r) == e, timeout=60)
+            assert value(result) == expected, expr
+        assert prometheus.targets_healthy()
+
+    # Each inference was measured once, and only the first paid for the load.
+    inference = LatencySample.objects.filter(model=model, kind=SampleKind.INFERENCE)
+    assert list(inference.order_by("recorded_at").values_list("cold", flat=True)) == [
+        True, False, False,
+    ]  # fmt: skip
+    assert set(inference.values_list("device_id", flat=True)) == {device.pk}
+    assert LatencySample.objects.filter(model=model, kind=SampleKind.LOAD).count() == 1

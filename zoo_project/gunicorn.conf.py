@@ -1,0 +1,39 @@
+"""gunicorn settings for the web server (``scripts/run``; tests start it the same way).
+
+Several web processes answer ``/metrics`` in turn, so django-prometheus's request and
+database counters are kept in prometheus_client's multiprocess files and summed at
+every scrape: whichever process answers, the numbers are the whole server's. (The
+model_zoo series come from the database and need none of this: ``latency/metrics.py``.)
+"""
+
+from __future__ import annotations
+
+import os
+import shutil
+from pathlib import Path
+from typing import Any
+
+_data = Path(os.environ.get("ZOO_DATA_DIR") or Path(__file__).resolve().parent.parent / "var")
+# One folder per server (master pid), set before the workers import prometheus_client.
+multiproc_dir = os.environ.setdefault(
+    "PROMETHEUS_MULTIPROC_DIR", str(_data / "prometheus" / f"web-{os.getpid()}")
+)
+
+wsgi_app = "zoo_project.wsgi"
+timeout = 60
+
+
+def on_starting(server: Any) -> None:
+    """Start from empty files: counters of an earlier server must not carry over."""
+    shutil.rmtree(multiproc_dir, ignore_errors=True)
+    Path(multiproc_dir).mkdir(parents=True, exist_ok=True)
+
+
+def child_exit(server: Any, worker: Any) -> None:
+    from prometheus_client import multiprocess
+
+    multiprocess.mark_process_dead(worker.pid, multiproc_dir)
+
+
+def on_exit(server: Any) -> None:
+    shutil.rmtree(multiproc_dir, ignore_errors=True)
