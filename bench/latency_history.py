@@ -107,23 +107,28 @@ def fill(samples: int, *, chunk: int = 1_000_000) -> dict[str, Any]:
         for grain in GRAINS:
             cursor.execute(
                 """
-                INSERT INTO latency_latencycell (model_id, grain, start, bin, count, total_ms)
-                SELECT model_id, %(grain)s,
-                       floor(extract(epoch FROM recorded_at) / %(grain)s)::bigint * %(grain)s,
-                       ceil(ln(greatest(duration_ms, %(min)s)) / %(log_gamma)s)::int,
-                       count(*), sum(duration_ms)
-                FROM latency_latencysample WHERE kind = 1 GROUP BY 1, 2, 3, 4
+                INSERT INTO latency_latencyrollup (model_id, grain, start, count, total_ms, bins)
+                SELECT model_id, %(grain)s, start, sum(n), sum(ms), jsonb_object_agg(bin, n)
+                FROM (
+                    SELECT model_id,
+                           floor(extract(epoch FROM recorded_at) / %(grain)s)::bigint
+                               * %(grain)s AS start,
+                           ceil(ln(greatest(duration_ms, %(min)s)) / %(log_gamma)s)::int AS bin,
+                           count(*) AS n, sum(duration_ms) AS ms
+                    FROM latency_latencysample WHERE kind = 1 GROUP BY 1, 2, 3
+                ) AS per_bin
+                GROUP BY model_id, start
                 """,
                 {"grain": grain, "min": sketch.MIN_MS, "log_gamma": sketch.LOG_GAMMA},
             )
             _say(f"  rolled up the {grain} s grain")
         cursor.execute("ANALYZE")
-        cursor.execute("SELECT count(*) FROM latency_latencycell")
-        (cells,) = cursor.fetchone()
+        cursor.execute("SELECT count(*) FROM latency_latencyrollup")
+        (rollups,) = cursor.fetchone()
     return {
         "samples": samples,
         "models": len(ids),
-        "cells": cells,
+        "rollups": rollups,
         "fill_raw_s": round(raw_s, 1),
         "fill_total_s": round(time.perf_counter() - started, 1),
     }
@@ -286,7 +291,7 @@ def report(result: dict[str, Any]) -> str:
     fill_, race, rec = result["fill"], result["history"], result["recording"]
     lines = [
         f"# Latency history: {fill_['samples']:,} samples over {fill_['models']} models "
-        f"({fill_['cells']:,} roll-up cells)",
+        f"({fill_['rollups']:,} roll-up rows)",
         "",
         "| figure | value |",
         "| --- | --- |",

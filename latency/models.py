@@ -50,13 +50,15 @@ class LatencySample(models.Model):
         return f"{self.model_id} {self.get_kind_display()} {self.duration_ms:.1f} ms"
 
 
-class LatencyCell(models.Model):
-    """How many inferences of one model, in one clock-aligned interval of ``grain``
-    seconds, fell in one logarithmic latency bin (and their summed duration).
+class LatencyRollup(models.Model):
+    """The inferences of one model in one clock-aligned interval of ``grain`` seconds:
+    their count, summed duration, and a sketch of their durations (``bins``: how many
+    fell in each logarithmic bin, see ``latency.sketch``).
 
-    The bins of an interval form a sketch with relative accuracy ``sketch.ALPHA``:
-    merging intervals is adding counts, so any bucket that is a multiple of the grain
-    gets exact counts and averages and percentiles within ``ALPHA`` of the exact ones.
+    Merging intervals is adding their counts, so any history bucket that is a multiple
+    of the grain gets exact counts and averages, and percentiles within ``sketch.ALPHA``
+    of the exact ones. One row per interval keeps a day of 5-minute buckets at 288 rows
+    per model, however many samples they hold.
     """
 
     id = models.BigAutoField(primary_key=True)
@@ -68,19 +70,19 @@ class LatencyCell(models.Model):
     )
     grain = models.PositiveIntegerField(help_text="Interval length in seconds.")
     start = models.BigIntegerField(help_text="Interval start, seconds since the epoch (UTC).")
-    bin = models.SmallIntegerField()
-    count = models.BigIntegerField()
-    total_ms = models.FloatField()
+    count = models.BigIntegerField(default=0)
+    total_ms = models.FloatField(default=0.0)
+    bins = models.JSONField(default=dict, help_text="Samples per log bin: {bin: count}.")
 
     class Meta:
         constraints = [
             models.UniqueConstraint(
-                fields=["model", "grain", "start", "bin"], name="unique_latency_cell"
+                fields=["model", "grain", "start"], name="unique_latency_rollup"
             ),
         ]
 
     def __str__(self) -> str:
-        return f"{self.model_id}@{self.start}/{self.grain}s bin {self.bin}: {self.count}"
+        return f"{self.model_id}@{self.start}/{self.grain}s: {self.count}"
 
 
 class LatencyTotal(models.Model):

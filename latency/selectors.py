@@ -6,11 +6,10 @@ from collections import defaultdict
 from dataclasses import dataclass
 from datetime import UTC, datetime
 
-from django.db import connection
 from django.utils import timezone
 
 from latency import sketch
-from latency.models import LatencyCell, LatencySample, LatencyTotal, SampleKind
+from latency.models import LatencyRollup, LatencySample, LatencyTotal, SampleKind
 from latency.services import GRAINS
 from models_registry.models import ModelEntry
 
@@ -67,7 +66,7 @@ def latency_history(
     last = end // bucket_seconds * bucket_seconds
     grain = grain_for(bucket_seconds)
     if grain is not None:
-        stats = _from_cells(model.pk, grain, bucket_seconds, first, last + bucket_seconds)
+        stats = _from_rollups(model.pk, grain, bucket_seconds, first, last + bucket_seconds)
     else:
         stats = _from_samples(model.pk, bucket_seconds, first, last + bucket_seconds)
     snapshots = [
@@ -85,55 +84,33 @@ def latency_history(
     )
 
 
-# Percentiles inside the database: per bucket, the running count over bins in order;
-# the nearest-rank percentile is the first bin whose running count reaches
-# ceil(n * p / 100), written with integer arithmetic so PostgreSQL and SQLite agree.
-_CELLS_SQL = """
-SELECT bucket, n, total,
-       MIN(CASE WHEN running >= (n + 1) / 2 THEN bin END),
-       MIN(CASE WHEN running >= (95 * n + 99) / 100 THEN bin END)
-FROM (
-    SELECT bucket, bin, n, total,
-           SUM(cnt) OVER (PARTITION BY bucket ORDER BY bin) AS running
-    FROM (
-        SELECT bucket, bin, cnt,
-               CAST(SUM(cnt) OVER (PARTITION BY bucket) AS BIGINT) AS n,
-               SUM(ms) OVER (PARTITION BY bucket) AS total
-        FROM (
-            SELECT ({start} - %(first)s) / %(size)s AS bucket, {bin} AS bin,
-                   SUM({count}) AS cnt, SUM({total_ms}) AS ms
-            FROM {table}
-            WHERE {model_id} = %(model)s AND {grain} = %(grain)s
-              AND {start} >= %(first)s AND {start} < %(end)s
-            GROUP BY 1, 2
-        ) AS per_bin
-    ) AS with_totals
-) AS with_running
-GROUP BY bucket, n, total
-"""
-
-
-def _from_cells(
+def _from_rollups(
     model_id: int, grain: int, size: int, first: int, end: int
 ) -> dict[int, BucketStats]:
-    quote = connection.ops.quote_name
-    columns = {name: quote(name) for name in ("start", "bin", "count", "total_ms", "grain")}
-    sql = _CELLS_SQL.format(
-        table=quote(LatencyCell._meta.db_table), model_id=quote("model_id"), **columns
-    )
-    params = {"model": model_id, "grain": grain, "first": first, "end": end, "size": size}
-    with connection.cursor() as cursor:
-        cursor.execute(sql, params)
-        rows = cursor.fetchall()
-    return {
-        first + int(bucket) * size: BucketStats(
-            avg_ms=round(float(total) / int(n), 3),
-            p50_ms=round(sketch.value_of(int(p50)), 3),
-            p95_ms=round(sketch.value_of(int(p95)), 3),
-            sample_count=int(n),
+    """Merge the roll-ups of each bucket (``size // grain`` of them) and read it off."""
+    merged: dict[int, tuple[int, float, dict[int, int]]] = {}
+    rows = LatencyRollup.objects.filter(
+        model_id=model_id, grain=grain, start__gte=first, start__lt=end, count__gt=0
+    ).values_list("start", "count", "total_ms", "bins")
+    for start, count, total_ms, bins in rows:
+        bucket = start - (start - first) % size
+        if bucket not in merged:
+            merged[bucket] = (count, total_ms, {int(k): v for k, v in bins.items()})
+            continue
+        n, total, into = merged[bucket]
+        for key, value in bins.items():
+            into[int(key)] = into.get(int(key), 0) + value
+        merged[bucket] = (n + count, total + total_ms, into)
+    stats = {}
+    for bucket, (n, total, bins) in merged.items():
+        p50, p95 = sketch.percentiles(bins, n, PERCENTILES)
+        stats[bucket] = BucketStats(
+            avg_ms=round(total / n, 3),
+            p50_ms=round(p50, 3),
+            p95_ms=round(p95, 3),
+            sample_count=n,
         )
-        for bucket, n, total, p50, p95 in rows
-    }
+    return stats
 
 
 def _from_samples(model_id: int, size: int, first: int, end: int) -> dict[int, BucketStats]:

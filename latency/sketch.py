@@ -14,6 +14,7 @@ the samples at or below it.
 from __future__ import annotations
 
 import math
+from collections.abc import Sequence
 
 ALPHA = 0.005  # percentiles within 0.5% of exact
 GAMMA = (1 + ALPHA) / (1 - ALPHA)
@@ -39,3 +40,17 @@ def rank(fraction_percent: int, count: int) -> int:
 def percentile_exact(sorted_values: list[float], percent: int) -> float:
     """The nearest-rank percentile of sorted raw values (what the sketch approximates)."""
     return sorted_values[rank(percent, len(sorted_values)) - 1]
+
+
+def percentiles(bins: dict[int, int], count: int, percents: Sequence[int]) -> list[float]:
+    """Nearest-rank percentiles of a sketch (``{bin: samples}`` holding ``count``)."""
+    wanted = [rank(percent, count) for percent in percents]
+    found: list[float] = []
+    seen = 0
+    for index in sorted(bins):
+        seen += bins[index]
+        while len(found) < len(wanted) and seen >= wanted[len(found)]:
+            found.append(value_of(index))
+        if len(found) == len(wanted):
+            break
+    return found

@@ -224,9 +224,9 @@ def test_bucket_sizes_no_roll_up_tiles_are_exact_from_the_raw_samples(plate):
 )
 @given(st.lists(st.floats(min_value=0.05, max_value=60_000), min_size=1, max_size=120))
 def test_rolled_up_percentiles_are_within_alpha_of_exact_for_any_data(plate, values):
-    from latency.models import LatencyCell
+    from latency.models import LatencyRollup
 
-    LatencyCell.objects.all().delete()
+    LatencyRollup.objects.all().delete()
     record(plate, datetime(2026, 1, 4, 10, 29, 59, tzinfo=UTC), *values)
     stats = next(s.stats for s in history(plate, bucket=60).snapshots if s.stats)
     assert stats.sample_count == len(values)

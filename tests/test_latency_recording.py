@@ -11,7 +11,7 @@ from django.db import IntegrityError, connection
 
 from inference.specs import ModelSpec
 from latency import services
-from latency.models import LatencyCell, LatencySample, LatencyTotal, SampleKind
+from latency.models import LatencyRollup, LatencySample, LatencyTotal, SampleKind
 from latency.recorder import LatencyRecorder
 from latency.services import GRAINS, Sample
 from models_registry.models import ModelEntry
@@ -43,24 +43,25 @@ def test_a_flush_stores_raw_samples_roll_ups_for_every_grain_and_totals(face):
     cold = LatencySample.objects.get(worker="w1")
     assert (cold.duration_ms, cold.cold, cold.kind) == (40.0, True, SampleKind.INFERENCE)
     for grain in GRAINS:  # loads are not in the inference roll-ups
-        cells = LatencyCell.objects.filter(model_id=face.pk, grain=grain)
-        assert {cell.start for cell in cells} == {int(at.timestamp()) // grain * grain}
-        assert sum(cell.count for cell in cells) == 2
-        assert sum(cell.total_ms for cell in cells) == pytest.approx(100.0)
+        rollup = LatencyRollup.objects.get(model_id=face.pk, grain=grain)
+        assert rollup.start == int(at.timestamp()) // grain * grain
+        assert (rollup.count, rollup.total_ms) == (2, pytest.approx(100.0))
+        assert sorted(rollup.bins.values()) == [1, 1]  # 40 ms and 60 ms: two bins
     inference = LatencyTotal.objects.filter(model_name=face.name, kind=SampleKind.INFERENCE)
     assert sum(t.count for t in inference) == 2
     assert sum(t.total_s for t in inference) == pytest.approx(0.1)
     assert LatencyTotal.objects.get(model_name=face.name, kind=SampleKind.LOAD).count == 1
 
 
-def test_later_flushes_add_to_the_same_cells_and_totals(face):
+def test_later_flushes_add_to_the_same_roll_ups_and_totals(face):
     at = datetime(2026, 1, 4, 10, 0, 7, tzinfo=UTC)
     for _ in range(3):
         services.samples_record(
             samples=[Sample(face.pk, face.name, SampleKind.INFERENCE, at, 0.05)]
         )
-    cell = LatencyCell.objects.get(model_id=face.pk, grain=10)
-    assert (cell.count, cell.total_ms) == (3, pytest.approx(150.0))
+    rollup = LatencyRollup.objects.get(model_id=face.pk, grain=10)
+    assert (rollup.count, rollup.total_ms) == (3, pytest.approx(150.0))
+    assert list(rollup.bins.values()) == [3]
     total = LatencyTotal.objects.get(model_name=face.name, kind=SampleKind.INFERENCE)
     assert total.count == 3
 
@@ -139,14 +140,14 @@ def test_pruning_drops_old_raw_samples_and_fine_roll_ups_but_keeps_coarse_ones(f
     ages = {
         grain: sorted(
             (now.timestamp() - start) // 86400
-            for start in LatencyCell.objects.filter(grain=grain).values_list("start", flat=True)
+            for start in LatencyRollup.objects.filter(grain=grain).values_list("start", flat=True)
         )
         for grain in GRAINS
     }
     assert ages[10] == ages[60] == [0]  # two days for the fine grains
     assert ages[300] == [0, 3, 8]
     assert ages[3600] == [0, 3, 8]
-    assert deleted == {"samples": 2, "cells": 2 * 3 + 2 * 1}  # fine: 3 each; coarse: 1 each
+    assert deleted == {"samples": 2, "rollups": 2 * 3 + 2 * 1}  # fine: 3 each; coarse: 1 each
     # Totals feed counters: never pruned.
     assert LatencyTotal.objects.get(model_name=face.name, kind=SampleKind.INFERENCE).count == 4
 

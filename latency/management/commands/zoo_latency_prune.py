@@ -18,6 +18,6 @@ class Command(BaseCommand):
         deleted = services.samples_prune()
         self.stdout.write(
             f"Deleted {deleted['samples']} raw samples (older than "
-            f"{settings.ZOO_LATENCY_RAW_RETENTION_DAYS} days) and {deleted['cells']} "
-            "roll-up cells."
+            f"{settings.ZOO_LATENCY_RAW_RETENTION_DAYS} days) and {deleted['rollups']} "
+            "roll-ups."
         )
