@@ -26,7 +26,7 @@ from django.utils import timezone
 from PIL import Image
 
 from inference import selectors
-from inference.manager import ManagerError
+from inference.manager import NOT_LOCAL, ManagerError
 from inference.models import (
     Detection,
     EnrichmentBatch,
@@ -449,3 +449,15 @@ def model_unload_dispatch(*, model_name: str, wait_s: float) -> list[Any]:
 
     transaction.on_commit(send)
     return devices
+
+
+def selection_warm(*, previous: ModelEntry | None, entry: ModelEntry) -> None:
+    """Load a task's newly selected model on a worker when the old one was loaded, or
+    when warmup is on (the document's "model selection change" loading trigger)."""
+    from models_registry.selectors import inference_settings, is_loaded
+
+    if entry.loader in NOT_LOCAL or (previous is not None and previous.pk == entry.pk):
+        return
+    was_loaded = previous is not None and is_loaded(model_id=previous.pk)
+    if was_loaded or inference_settings().warmup_on_startup:
+        model_load_dispatch(model_name=entry.name)

@@ -101,16 +101,20 @@ def _from_rollups(
         for key, value in bins.items():
             into[int(key)] = into.get(int(key), 0) + value
         merged[bucket] = (n + count, total + total_ms, into)
-    stats = {}
-    for bucket, (n, total, bins) in merged.items():
-        p50, p95 = sketch.percentiles(bins, n, PERCENTILES)
-        stats[bucket] = BucketStats(
-            avg_ms=round(total / n, 3),
-            p50_ms=round(p50, 3),
-            p95_ms=round(p95, 3),
-            sample_count=n,
-        )
-    return stats
+    return {
+        bucket: _stats(n, total, *sketch.percentiles(bins, n, PERCENTILES))
+        for bucket, (n, total, bins) in merged.items()
+    }
+
+
+def _stats(count: int, total_ms: float, p50_ms: float, p95_ms: float) -> BucketStats:
+    """A bucket's figures, rounded to a microsecond as the API shows them."""
+    return BucketStats(
+        avg_ms=round(total_ms / count, 3),
+        p50_ms=round(p50_ms, 3),
+        p95_ms=round(p95_ms, 3),
+        sample_count=count,
+    )
 
 
 def _from_samples(model_id: int, size: int, first: int, end: int) -> dict[int, BucketStats]:
@@ -127,11 +131,11 @@ def _from_samples(model_id: int, size: int, first: int, end: int) -> dict[int, B
     stats = {}
     for start, values in durations.items():
         values.sort()
-        stats[start] = BucketStats(
-            avg_ms=round(sum(values) / len(values), 3),
-            p50_ms=round(sketch.percentile_exact(values, 50), 3),
-            p95_ms=round(sketch.percentile_exact(values, 95), 3),
-            sample_count=len(values),
+        stats[start] = _stats(
+            len(values),
+            sum(values),
+            sketch.percentile_exact(values, 50),
+            sketch.percentile_exact(values, 95),
         )
     return stats
 

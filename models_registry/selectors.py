@@ -232,6 +232,7 @@ class ZooModelRow:
     path: str
     load_count: int
     last_used_at: datetime | None
+    last_error: str = ""
 
 
 @dataclass(frozen=True)
@@ -262,6 +263,7 @@ def _zoo_row(entry: ModelEntry, info: ModelRuntime) -> ZooModelRow:
         path=entry.path,
         load_count=info.load_count,
         last_used_at=info.last_used_at,
+        last_error=info.last_error,
     )
 
 
@@ -389,28 +391,39 @@ def management_status() -> dict[str, object]:
     }
 
 
-def budget_validation() -> dict[str, object]:
+def budget_validation(
+    *,
+    selection: dict[str, ModelEntry] | None = None,
+    tasks: list[Task] | None = None,
+    device: DeviceInfo | None = None,
+    row: InferenceSettings | None = None,
+) -> dict[str, object]:
     """``POST /api/models/validate``: do the selected models fit, by the document's sums.
 
     ``max_allowed_gb = total_vram_gb × offload_threshold``; the selection is valid when
-    the selected models' requirements add up to no more than that.
+    the selected models' requirements add up to no more than that. ``selection`` replaces
+    the selection of the tasks it names (what-if, for "validate before select"); the
+    other arguments save queries when checking many selections.
     """
-    device = primary_device()
-    row = inference_settings()
+    device = device or primary_device()
+    row = row or inference_settings()
+    tasks = tasks_with_options() if tasks is None else tasks
+    chosen = {task.name: task.selected for task in tasks} | (selection or {})
     total_gb = gb(device.total_memory_mb)
     max_allowed = round(total_gb * row.offload_threshold, 2)
     requirements: dict[str, object] = {}
     warnings: list[str] = []
     required = 0.0
-    for task in tasks_with_options():
-        if task.selected is None:
+    for task in tasks:
+        entry = chosen.get(task.name)
+        if entry is None:
             continue
-        need = gb(task.selected.vram_mb)
+        need = gb(entry.vram_mb)
         required += need
-        requirements[task.name] = {"model_name": task.selected.name, "vram_gb": need}
+        requirements[task.name] = {"model_name": entry.name, "vram_gb": need}
         if need > row.max_memory_per_model:
             warnings.append(
-                f"{task.selected.name} needs {need:.1f} GB, more than max_memory_per_model "
+                f"{entry.name} needs {need:.1f} GB, more than max_memory_per_model "
                 f"({row.max_memory_per_model:.1f} GB)"
             )
     required = round(required, 2)
@@ -476,28 +489,50 @@ def event_tallies() -> list[tuple[str, str, str, int]]:
 
 @dataclass(frozen=True)
 class DeviceUsage:
-    """One live device: what its resident models hold, and how many are loaded."""
+    """One live device: what its resident models hold, and how many are loaded.
+
+    ``used_mb`` is what admission counts (the larger of estimate and measurement per
+    model); ``estimate_mb`` and ``measured_mb`` are the two sums it is drawn from.
+    """
 
     device: str
+    kind: str
+    total_memory_mb: int
     budget_mb: int
     used_mb: int
+    estimate_mb: int
+    measured_mb: int
     loaded: int
+
+    @property
+    def used_percent(self) -> float:
+        return min(100.0, 100.0 * self.used_mb / self.budget_mb) if self.budget_mb else 0.0
 
 
 def device_usage() -> list[DeviceUsage]:
     """Memory held and models loaded on each live device, in two queries."""
     devices = {device.pk: device for device in live_devices()}
-    used = dict.fromkeys(devices, 0)
-    loaded = dict.fromkeys(devices, 0)
+    sums = {pk: {"used": 0, "estimate": 0, "measured": 0, "loaded": 0} for pk in devices}
     states = ModelState.objects.filter(device_id__in=devices, status__in=_HOLDING).values_list(
         "device_id", "status", "measured_mb", "on_cpu_fallback", "model__vram_mb"
     )
     for device_id, status, measured_mb, on_cpu, estimate_mb in states:
-        used[device_id] += counted_mb(
-            estimate_mb=estimate_mb, measured_mb=measured_mb, on_cpu=on_cpu
-        )
-        loaded[device_id] += status == ModelStatus.LOADED
+        held = sums[device_id]
+        held["used"] += counted_mb(estimate_mb=estimate_mb, measured_mb=measured_mb, on_cpu=on_cpu)
+        if not on_cpu:
+            held["estimate"] += estimate_mb
+            held["measured"] += measured_mb or 0
+        held["loaded"] += status == ModelStatus.LOADED
     return [
-        DeviceUsage(str(device), device.budget_mb, used[pk], loaded[pk])
+        DeviceUsage(
+            device=str(device),
+            kind=device.kind,
+            total_memory_mb=device.total_memory_mb,
+            budget_mb=device.budget_mb,
+            used_mb=sums[pk]["used"],
+            estimate_mb=sums[pk]["estimate"],
+            measured_mb=sums[pk]["measured"],
+            loaded=sums[pk]["loaded"],
+        )
         for pk, device in sorted(devices.items(), key=lambda item: str(item[1]))
     ]

@@ -51,7 +51,8 @@ def child_env(**extra: str) -> dict[str, str]:
 @contextlib.contextmanager
 def web_server(*, workers: int = 1, **env: str) -> Iterator[str]:
     """gunicorn serving the app on a free loopback port, configured as ``scripts/run``
-    does; yields its base URL."""
+    does (static files collected first); yields its base URL."""
+    _collect_static()
     port = free_port()
     process = subprocess.Popen(
         [sys.executable, "-m", "gunicorn", "--config", "zoo_project/gunicorn.conf.py",
@@ -72,6 +73,22 @@ def web_server(*, workers: int = 1, **env: str) -> Iterator[str]:
         except subprocess.TimeoutExpired:
             process.kill()
             process.wait()
+
+
+_static_collected = False
+
+
+def _collect_static() -> None:
+    """Production settings serve hashed static files: collect them once per session."""
+    global _static_collected
+    if not _static_collected:
+        subprocess.run(
+            [sys.executable, "manage.py", "collectstatic", "--noinput", "--verbosity", "0"],
+            cwd=ROOT,
+            env=child_env(),
+            check=True,
+        )
+        _static_collected = True
 
 
 def _wait_until_up(url: str, process: subprocess.Popen, timeout: float = 60) -> None:

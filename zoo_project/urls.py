@@ -6,9 +6,16 @@ from django.contrib import admin
 from django.urls import include, path
 from drf_spectacular.views import SpectacularAPIView, SpectacularSwaggerView
 
-from zoo_project import health, metrics
+from zoo_project import dashboard, health, metrics
 
 urlpatterns = [
+    path("", dashboard.dashboard, name="dashboard"),
+    path("dashboard/select", dashboard.select, name="dashboard-select"),
+    path(
+        "dashboard/models/<str:name>/<str:action>",
+        dashboard.model_action,
+        name="dashboard-model-action",
+    ),
     path("api/", include("models_registry.api.urls")),
     path("api/", include("inference.api.urls")),
     path("api/", include("latency.api.urls")),

@@ -10,6 +10,7 @@ from rest_framework.request import Request
 from rest_framework.response import Response
 from rest_framework.views import APIView
 
+from inference.services import selection_warm
 from models_registry import selectors, services
 from models_registry.api.errors import ApiError
 from models_registry.api.params import query_params
@@ -21,7 +22,7 @@ from models_registry.api.serializers import (
     ManagementStatusSerializer,
     SelectResultSerializer,
 )
-from models_registry.models import ModelEntry, TaskType
+from models_registry.models import TaskType
 
 TAG = ["Model Management"]
 BAD_QUERY = OpenApiResponse(ErrorSerializer, description="Unknown, missing or malformed query")
@@ -97,7 +98,7 @@ class SelectView(ManagementView):
             raise ApiError(str(exc), 400) from exc
         except services.ModelNotFoundForTask as exc:
             raise ApiError(str(exc), 404) from exc
-        warm_the_new_selection(previous, entry)
+        selection_warm(previous=previous, entry=entry)
         body = {
             "status": "success",
             "task_type": params["task_type"],
@@ -106,19 +107,6 @@ class SelectView(ManagementView):
             "message": "Model selection updated",
         }
         return Response(SelectResultSerializer(body).data)
-
-
-def warm_the_new_selection(previous: ModelEntry | None, entry: ModelEntry) -> None:
-    """Load the newly selected model on a worker when the old one was loaded, or when
-    warmup is on (the document's "model selection change" loading trigger)."""
-    from inference.manager import NOT_LOCAL
-    from inference.services import model_load_dispatch
-
-    if entry.loader in NOT_LOCAL or (previous is not None and previous.pk == entry.pk):
-        return
-    was_loaded = previous is not None and selectors.is_loaded(model_id=previous.pk)
-    if was_loaded or selectors.inference_settings().warmup_on_startup:
-        model_load_dispatch(model_name=entry.name)
 
 
 class ValidateView(ManagementView):

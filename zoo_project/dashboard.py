@@ -1,0 +1,250 @@
+"""The operator's dashboard at ``/``: devices, models, task selection, latency, events.
+
+Server-rendered (templates, SVG charts), so it works without JavaScript; a small script
+refreshes its panels every few seconds and warns before a selection that would not fit.
+Staff get plain HTML forms (CSRF-protected, POST then redirect) for select, load,
+unload and enable/disable; everyone else sees the same page read-only, or a login page
+when ``ZOO_READS_REQUIRE_AUTH`` is set.
+"""
+
+from __future__ import annotations
+
+import itertools
+from collections.abc import Callable
+from dataclasses import dataclass
+from functools import wraps
+from typing import Any, cast
+from urllib.parse import urlencode
+
+from django.conf import settings
+from django.contrib import messages
+from django.contrib.auth.views import redirect_to_login
+from django.http import HttpRequest, HttpResponse, HttpResponseBase, HttpResponseRedirect
+from django.shortcuts import render
+from django.urls import reverse
+from django.views.decorators.http import require_GET, require_POST
+
+from inference import services as inference_services
+from inference.manager import NOT_LOCAL
+from latency import selectors as latency_selectors
+from latency.charts import history_chart
+from models_registry import selectors, services
+from models_registry.models import ModelEntry, Task
+
+WINDOWS = [(15, "15 min"), (60, "1 hour"), (360, "6 hours"), (1440, "24 hours")]
+BUCKETS = [(10, "10 s"), (60, "1 min"), (300, "5 min"), (3600, "1 hour")]
+REFRESH_S = 5
+STATUS_WORDS = {
+    "loaded": "In memory: using VRAM",
+    "unloaded": "Not loaded: can be loaded",
+    "disabled": "Disabled: needs a configuration change",
+    "loading": "Loading: in progress",
+    "error": "Error: see the reason",
+}
+
+
+@dataclass(frozen=True)
+class OptionView:
+    name: str
+    vram_mb: int
+    selected: bool
+    warning: str  # why selecting it would not fit; "" when it fits
+
+
+@dataclass(frozen=True)
+class TaskView:
+    name: str
+    label: str
+    selected: str
+    options: list[OptionView]
+
+
+def _may_read(request: HttpRequest) -> bool:
+    return not settings.ZOO_READS_REQUIRE_AUTH or request.user.is_authenticated
+
+
+def staff_only(view: Callable[..., HttpResponseBase]) -> Callable[..., HttpResponseBase]:
+    """Anonymous callers go to the login page; signed-in non-staff get a 403."""
+
+    @wraps(view)
+    def guarded(request: HttpRequest, *args: Any, **kwargs: Any) -> HttpResponseBase:
+        if not request.user.is_authenticated:
+            return redirect_to_login(reverse("dashboard"))
+        if not request.user.is_staff:
+            return HttpResponse("Only staff may change the zoo.", status=403)
+        return view(request, *args, **kwargs)
+
+    return guarded
+
+
+@require_GET
+def dashboard(request: HttpRequest) -> HttpResponse:
+    if not _may_read(request):
+        return redirect_to_login(request.get_full_path())
+    since, bucket, choice_errors = _latency_choices(request)
+    snapshot = selectors.zoo_compact_status()
+    tasks = selectors.tasks_with_options()
+    models = list(ModelEntry.objects.order_by("name").values_list("name", flat=True))
+    chart_model = request.GET.get("model") or _busiest_model(snapshot.rows)
+    if chart_model not in models:
+        choice_errors.append(f"Unknown model {chart_model!r}; showing {models[0]}.")
+        chart_model = models[0]
+    entry = ModelEntry.objects.get(name=chart_model)
+    history = latency_selectors.latency_history(
+        model=entry, since_minutes=since, bucket_seconds=bucket
+    )
+    context = {
+        "devices": selectors.device_usage(),
+        "budget": snapshot.budget,
+        "groups": [  # (category, [(row, what its status means)])
+            (category, [(row, STATUS_WORDS.get(row.status, "")) for row in rows])
+            for category, rows in itertools.groupby(snapshot.rows, key=lambda r: r.ui_category)
+        ],
+        "tasks": _task_views(tasks),
+        "validation": selectors.budget_validation(tasks=tasks),
+        "confirm": _confirm_request(request, tasks),
+        "history": history,
+        "chart": history_chart(history),
+        "chart_model": chart_model,
+        "models": models,
+        "since": since,
+        "bucket": bucket,
+        "windows": WINDOWS,
+        "buckets": BUCKETS,
+        "choice_errors": choice_errors,
+        "events": list(selectors.model_events()[:12]),
+        "is_staff": request.user.is_staff,
+        "not_local": NOT_LOCAL,
+        "refresh_s": REFRESH_S,
+        "taken_at": snapshot.taken_at,
+    }
+    return render(request, "dashboard/index.html", context)
+
+
+def _latency_choices(request: HttpRequest) -> tuple[int, int, list[str]]:
+    """The chart's window and bucket from the query, defaults where they are bad."""
+    errors = []
+    chosen = []
+    for name, default, low, high in (("since", 60, 1, 1440), ("bucket_seconds", 60, 10, 3600)):
+        raw = request.GET.get(name, "")
+        try:
+            value = int(raw) if raw else default
+        except ValueError:
+            value = -1
+        if not low <= value <= high:
+            errors.append(f"{name} must be a whole number from {low} to {high}; using {default}.")
+            value = default
+        chosen.append(value)
+    return chosen[0], chosen[1], errors
+
+
+def _busiest_model(rows: list[selectors.ZooModelRow]) -> str:
+    """The model shown first: the most recently used one, else the first."""
+    used = [(row.last_used_at, row.name) for row in rows if row.last_used_at is not None]
+    if used:
+        return max(used)[1]
+    return rows[0].name if rows else ""
+
+
+def _task_views(tasks: list[Task]) -> list[TaskView]:
+    """Each task's options, each saying whether selecting it would fit (in memory)."""
+    device, row = selectors.primary_device(), selectors.inference_settings()
+    views = []
+    for task in tasks:
+        options = []
+        for option in task.task_options.all():
+            model = option.model
+            check = selectors.budget_validation(
+                selection={task.name: model}, tasks=tasks, device=device, row=row
+            )
+            # The last warning is the document's generic advice; the others say why.
+            warning = "" if check["valid"] else "; ".join(cast(list[str], check["warnings"])[:-1])
+            options.append(
+                OptionView(
+                    name=model.name,
+                    vram_mb=model.vram_mb,
+                    selected=model.pk == task.selected_id,
+                    warning=warning,
+                )
+            )
+        views.append(
+            TaskView(
+                name=task.name,
+                label=task.get_name_display(),
+                selected=task.selected.name if task.selected else "",
+                options=options,
+            )
+        )
+    return views
+
+
+def _confirm_request(request: HttpRequest, tasks: list[Task]) -> dict[str, str] | None:
+    """A selection waiting for "select anyway" (after a warning, without JavaScript)."""
+    task, model = request.GET.get("confirm_task"), request.GET.get("confirm_model")
+    if not task or not model:
+        return None
+    for view in _task_views([t for t in tasks if t.name == task]):
+        for option in view.options:
+            if option.name == model and option.warning:
+                return {"task": task, "model": model, "warning": option.warning}
+    return None
+
+
+@require_POST
+@staff_only
+def select(request: HttpRequest) -> HttpResponseBase:
+    task_type = request.POST.get("task_type", "")
+    model_name = request.POST.get("model_name", "")
+    confirmed = request.POST.get("confirm") == "1"
+    entry = ModelEntry.objects.filter(task_options__task=task_type, name=model_name).first()
+    if entry is None:
+        messages.error(request, f"{model_name!r} is not an option of {task_type!r}.")
+        return _back()
+    check = selectors.budget_validation(selection={task_type: entry})
+    if not check["valid"] and not confirmed:
+        query = urlencode({"confirm_task": task_type, "confirm_model": model_name})
+        return HttpResponseRedirect(f"{reverse('dashboard')}?{query}#tasks")
+    previous = selectors.task_selected(task=task_type)
+    services.task_select(task_type=task_type, model_name=model_name)
+    inference_services.selection_warm(previous=previous, entry=entry)
+    note = "" if check["valid"] else " (over the memory budget, as confirmed)"
+    messages.success(request, f"{task_type}: selected {model_name}{note}.")
+    return _back("tasks")
+
+
+@require_POST
+@staff_only
+def model_action(request: HttpRequest, name: str, action: str) -> HttpResponseBase:
+    entry = ModelEntry.objects.filter(name=name).first()
+    if entry is None:
+        messages.error(request, f"No model named {name!r}.")
+        return _back("models")
+    if action in ("enable", "disable"):
+        services.models_set_enabled(
+            names=[name], enabled=action == "enable", reason="disabled from the dashboard"
+        )
+        messages.success(request, f"{name} {action}d.")
+    elif entry.loader in NOT_LOCAL:
+        messages.error(request, f"{name} runs outside this service; nothing to {action}.")
+    elif action == "load":
+        if not entry.enabled:
+            messages.error(request, f"{name} is disabled; enable it first.")
+        elif inference_services.model_load_dispatch(model_name=name) is None:
+            messages.error(request, "No worker is running: nothing can load it.")
+        else:
+            messages.success(request, f"Loading {name}; its status follows below.")
+    elif action == "unload":
+        held = inference_services.model_unload_dispatch(
+            model_name=name, wait_s=settings.ZOO_UNLOAD_WAIT_S
+        )
+        if held:
+            messages.success(request, f"Unloading {name} once nobody uses it.")
+        else:
+            messages.info(request, f"{name} is not loaded anywhere.")
+    else:
+        messages.error(request, f"Unknown action {action!r}.")
+    return _back("models")
+
+
+def _back(anchor: str = "") -> HttpResponseRedirect:
+    return HttpResponseRedirect(reverse("dashboard") + (f"#{anchor}" if anchor else ""))
