@@ -61,3 +61,17 @@ def test_an_unexpected_failure_is_a_json_500_without_a_stack_trace(api, monkeypa
     assert response.status_code == 500
     assert response.json() == {"error": "Internal server error"}
     assert b"secret internals" not in response.content
+
+
+@pytest.mark.parametrize(
+    "url, key",
+    [
+        ("/api/system/model-zoo/latency/history?model=%00", "detail"),
+        ("/api/system/models/yolo%00face", "detail"),
+        ("/api/models/select?task_type=object_detection&model_name=%00", "error"),
+    ],
+)
+def test_a_nul_character_in_the_url_is_a_json_400(api, db, url, key):
+    response = api.get(url)
+    assert response.status_code == 400
+    assert response.json() == {key: "NUL characters are not allowed in URLs"}

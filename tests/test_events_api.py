@@ -90,3 +90,15 @@ def test_a_bad_cursor_is_a_4xx_with_a_json_detail(api):
 
     assert 400 <= response.status_code < 500
     assert "detail" in response.json()
+
+
+def test_a_cursor_it_did_not_give_out_is_a_400(api, db):
+    response = api.get("/api/system/model-zoo/events?cursor=0")
+    assert response.status_code == 400
+    assert response.json() == {"detail": "cursor is not one this API gave out"}
+
+
+def test_an_empty_filter_is_a_400_not_a_request_for_everything(api, db):
+    response = api.get("/api/system/model-zoo/events?model=")
+    assert response.status_code == 400
+    assert response.json() == {"detail": "Query parameter without a value: model"}

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from django.conf import settings
 from django.contrib import admin
 from django.urls import include, path
 from drf_spectacular.views import SpectacularAPIView, SpectacularSwaggerView
@@ -31,3 +32,8 @@ handler400 = "models_registry.api.errors.bad_request"
 handler403 = "models_registry.api.errors.permission_denied"
 handler404 = "models_registry.api.errors.not_found"
 handler500 = "models_registry.api.errors.server_error"
+
+if settings.ZOO_BENCH_BASELINE:  # bench.api_throughput's yardstick, never on by default
+    from zoo_project.bench_baseline import BenchBaseline
+
+    urlpatterns.append(path("api/bench/baseline", BenchBaseline.as_view()))

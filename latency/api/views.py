@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-from drf_spectacular.types import OpenApiTypes
 from drf_spectacular.utils import OpenApiParameter, OpenApiResponse, extend_schema
 from rest_framework.request import Request
 from rest_framework.response import Response
@@ -12,7 +11,7 @@ from latency.api.serializers import PERCENTILE_NOTE, LatencyHistorySerializer
 from models_registry.api.errors import ApiError
 from models_registry.api.params import int_param, query_params
 from models_registry.api.serializers import DetailErrorSerializer
-from models_registry.api.zoo_views import BAD_QUERY, DENIED, ZOO_TAG, ZooView
+from models_registry.api.zoo_views import BAD_QUERY, DENIED, NON_EMPTY, ZOO_TAG, ZooView
 from models_registry.models import ModelEntry
 
 
@@ -28,15 +27,20 @@ class LatencyHistoryView(ZooView):
             "now. A bucket counts every inference recorded in it. " + PERCENTILE_NOTE
         ),
         parameters=[
-            OpenApiParameter("model", OpenApiTypes.STR, required=True, description="Model name"),
+            OpenApiParameter(
+                "model",
+                NON_EMPTY,
+                required=True,
+                description="Model name (e.g., `yolo11-license-plate`)",
+            ),
             OpenApiParameter(
                 "since",
-                OpenApiTypes.INT,
+                {"type": "integer", "minimum": 1, "maximum": 1440, "default": 60},
                 description="Minutes of history to return (1-1440, default: 60)",
             ),
             OpenApiParameter(
                 "bucket_seconds",
-                OpenApiTypes.INT,
+                {"type": "integer", "minimum": 10, "maximum": 3600, "default": 60},
                 description="Bucket size in seconds (10-3600, default: 60)",
             ),
         ],

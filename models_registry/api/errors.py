@@ -79,23 +79,23 @@ def exception_handler(exc: Exception, context: dict[str, Any]) -> Response:
     return response
 
 
-def _json_error(request: HttpRequest, message: str, status_code: int) -> JsonResponse:
+def json_error(request: HttpRequest, message: str, status_code: int) -> JsonResponse:
     key = error_key_for(request.path)
     return JsonResponse({key: message}, status=status_code)
 
 
 def not_found(request: HttpRequest, exception: Exception | None = None) -> JsonResponse:
     """Django's 404 for paths no route matches: JSON, like every other API error."""
-    return _json_error(request, f"Not found: {request.path}", 404)
+    return json_error(request, f"Not found: {request.path}", 404)
 
 
 def server_error(request: HttpRequest) -> JsonResponse:
-    return _json_error(request, "Internal server error", 500)
+    return json_error(request, "Internal server error", 500)
 
 
 def bad_request(request: HttpRequest, exception: Exception | None = None) -> JsonResponse:
-    return _json_error(request, "Bad request", 400)
+    return json_error(request, "Bad request", 400)
 
 
 def permission_denied(request: HttpRequest, exception: Exception | None = None) -> JsonResponse:
-    return _json_error(request, "Permission denied", 403)
+    return json_error(request, "Permission denied", 403)

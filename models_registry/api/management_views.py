@@ -73,7 +73,7 @@ class SelectView(ManagementView):
             ),
             OpenApiParameter(
                 "model_name",
-                str,
+                {"type": "string", "minLength": 1},
                 OpenApiParameter.QUERY,
                 required=True,
                 description='Model name from the configuration, e.g. "yolov8n"',

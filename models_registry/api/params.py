@@ -1,5 +1,5 @@
-"""Strict query-string parsing: unknown, repeated, missing or malformed parameters are a
-400 with a message that names the parameter, never a 500 or a silent default."""
+"""Strict query-string parsing: unknown, repeated, missing, empty or malformed parameters
+are a 400 with a message that names the parameter, never a 500 or a silent default."""
 
 from __future__ import annotations
 
@@ -26,6 +26,9 @@ def query_params(
     missing = [name for name in required if not given.get(name, "").strip()]
     if missing:
         raise ApiError(f"Missing required query parameter: {', '.join(missing)}")
+    empty = sorted(name for name in given if not given[name].strip())
+    if empty:  # "?model=" is a mistake, not a request for everything
+        raise ApiError(f"Query parameter without a value: {', '.join(empty)}")
     return {name: given[name].strip() for name in given}
 
 

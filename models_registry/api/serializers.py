@@ -127,6 +127,14 @@ class ModelEventSerializer(serializers.ModelSerializer):
         return str(event.device) if event.device else None
 
 
+class ModelEventPageSerializer(serializers.Serializer):
+    """One page of the decision log (cursor pagination)."""
+
+    next = serializers.URLField(allow_null=True, help_text="The next (older) page, or null")
+    previous = serializers.URLField(allow_null=True, help_text="The previous page, or null")
+    results = ModelEventSerializer(many=True)
+
+
 # --- Model Management API ------------------------------------------------------------
 
 

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 from drf_spectacular.utils import OpenApiParameter, OpenApiResponse, extend_schema
+from rest_framework.exceptions import NotFound
 from rest_framework.pagination import CursorPagination
 from rest_framework.request import Request
 from rest_framework.response import Response
@@ -13,6 +14,7 @@ from models_registry.api.errors import ApiError
 from models_registry.api.params import int_param, query_params
 from models_registry.api.serializers import (
     DetailErrorSerializer,
+    ModelEventPageSerializer,
     ModelEventSerializer,
     ZooCompactStatusSerializer,
     ZooModelSerializer,
@@ -21,6 +23,7 @@ from models_registry.api.serializers import (
 from models_registry.models import EventKind
 
 ZOO_TAG = ["Model Zoo"]
+NON_EMPTY = {"type": "string", "minLength": 1}
 BAD_QUERY = OpenApiResponse(DetailErrorSerializer, description="Unknown or malformed query")
 DENIED = OpenApiResponse(DetailErrorSerializer, description="Reads need a login (setting)")
 
@@ -93,16 +96,19 @@ class ZooEventsView(ZooView):
         operation_id="zoo_events",
         summary="The manager's decision log: loads, unloads, evictions, refusals, failures",
         parameters=[
-            OpenApiParameter("model", str, OpenApiParameter.QUERY, description="Model name"),
+            OpenApiParameter("model", NON_EMPTY, OpenApiParameter.QUERY, description="Model name"),
             OpenApiParameter(
                 "kind", str, OpenApiParameter.QUERY, enum=[k.value for k in EventKind]
             ),
             OpenApiParameter(
-                "limit", int, OpenApiParameter.QUERY, description="Page size (1-500, default 50)"
+                "limit",
+                {"type": "integer", "minimum": 1, "maximum": 500},
+                OpenApiParameter.QUERY,
+                description="Page size (1-500, default 50)",
             ),
-            OpenApiParameter("cursor", str, OpenApiParameter.QUERY, description="Next page"),
+            OpenApiParameter("cursor", NON_EMPTY, OpenApiParameter.QUERY, description="Next page"),
         ],
-        responses={200: ModelEventSerializer(many=True), 400: BAD_QUERY, 401: DENIED},
+        responses={200: ModelEventPageSerializer, 400: BAD_QUERY, 401: DENIED},
     )
     def get(self, request: Request) -> Response:
         params = query_params(request, optional=("model", "kind", "limit", "cursor"))
@@ -113,5 +119,8 @@ class ZooEventsView(ZooView):
             int_param(params, "limit", default=50, minimum=1, maximum=500)
         paginator = EventCursor()
         events = selectors.model_events(model=params.get("model"), kind=kind)
-        page = paginator.paginate_queryset(events, request, view=self)
+        try:
+            page = paginator.paginate_queryset(events, request, view=self)
+        except NotFound:  # DRF's word for a cursor it cannot decode: bad input, not absence
+            raise ApiError("cursor is not one this API gave out") from None
         return paginator.get_paginated_response(ModelEventSerializer(page, many=True).data)

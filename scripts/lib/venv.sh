@@ -18,8 +18,11 @@ ensure_venv() {
         echo "==> Creating .venv with $python"
         "$python" -m venv .venv
     fi
-    local stamp=".venv/.installed-$(cat pyproject.toml | sha256sum | cut -c1-16)-${extras:-base}"
-    if [ ! -f "$stamp" ]; then
+    local hash
+    hash="$(sha256sum < pyproject.toml | cut -c1-16)"
+    local stamp=".venv/.installed-$hash-${extras:-base}"
+    # The dev install includes the base one: either stamp will do for the base.
+    if [ ! -f "$stamp" ] && { [ -n "$extras" ] || [ ! -f ".venv/.installed-$hash-dev" ]; }; then
         echo "==> Installing Model Zoo and its dependencies into .venv (the first time takes a few minutes)"
         .venv/bin/python -m pip install --quiet --upgrade pip
         .venv/bin/python -m pip install --quiet -e ".${extras:+[$extras]}"

@@ -82,6 +82,7 @@ INSTALLED_APPS = [
 
 MIDDLEWARE = [
     "django_prometheus.middleware.PrometheusBeforeMiddleware",
+    "zoo_project.middleware.RejectNulBytes",
     "django.middleware.security.SecurityMiddleware",
     "whitenoise.middleware.WhiteNoiseMiddleware",
     "django.contrib.sessions.middleware.SessionMiddleware",
@@ -181,7 +182,7 @@ REST_FRAMEWORK = {
         "rest_framework.parsers.FormParser",
         "rest_framework.parsers.MultiPartParser",
     ],
-    "DEFAULT_SCHEMA_CLASS": "drf_spectacular.openapi.AutoSchema",
+    "DEFAULT_SCHEMA_CLASS": "models_registry.api.schema.ZooAutoSchema",
     "EXCEPTION_HANDLER": "models_registry.api.errors.exception_handler",
     "UNAUTHENTICATED_USER": "django.contrib.auth.models.AnonymousUser",
 }
@@ -278,6 +279,8 @@ ZOO_LATENCY_ROLLUP_RETENTION_DAYS = max(
     ZOO_LATENCY_RAW_RETENTION_DAYS, env.int("ZOO_LATENCY_ROLLUP_RETENTION_DAYS", default=90)
 )
 ZOO_LATENCY_PRUNE_INTERVAL_S = env.int("ZOO_LATENCY_PRUNE_INTERVAL_S", default=3600)
+# bench.api_throughput only: serve /api/bench/baseline, a minimal DRF view to compare with.
+ZOO_BENCH_BASELINE = env.bool("ZOO_BENCH_BASELINE", default=False)
 
 # --- Logging --------------------------------------------------------------------------
 LOGGING = {
