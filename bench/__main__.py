@@ -270,7 +270,9 @@ def main(argv: list[str] | None = None) -> int:
             ]
             print(f"==> {name}: {' '.join(command[1:])}", file=sys.stderr, flush=True)
             started = time.perf_counter()
-            done = subprocess.run(command, cwd=ROOT, stdout=sys.stderr)
+            # Its table goes to stderr after it ends (stdout is for the summary table).
+            done = subprocess.run(command, cwd=ROOT, stdout=subprocess.PIPE, text=True)
+            print(done.stdout, file=sys.stderr, flush=True)
             seconds = round(time.perf_counter() - started, 1)
             if done.returncode != 0 and not output.exists():
                 failed = True

@@ -104,9 +104,14 @@ def _wait_until_up(url: str, process: subprocess.Popen, timeout: float = 60) -> 
     raise RuntimeError(f"server did not answer {url} within {timeout}s")
 
 
-def http(method: str, url: str, token: str | None = None) -> tuple[int, Any]:
+def http(
+    method: str, url: str, token: str | None = None, body: dict[str, Any] | None = None
+) -> tuple[int, Any]:
     """A request with the standard library: status and decoded JSON body."""
-    request = urllib.request.Request(url, method=method)
+    data = None if body is None else json.dumps(body).encode()
+    request = urllib.request.Request(url, method=method, data=data)
+    if body is not None:
+        request.add_header("Content-Type", "application/json")
     if token:
         request.add_header("Authorization", f"Token {token}")
     try:

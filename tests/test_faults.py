@@ -4,40 +4,21 @@ stops heartbeating, two workers on two devices. Nothing is lost, nothing stays
 
 from __future__ import annotations
 
-import base64
-import io
 import os
 import signal
 
-import numpy as np
 import pytest
-from PIL import Image
 
 from inference.models import EnrichmentBatch, EnrichmentResult
 from models_registry.models import Device, InferenceSettings, ModelEvent, ModelState
 from tests.servers import stop_process_group, wait_for, worker_process
+from tests.traffic import assert_complete, peak_held, submit
 
 pytestmark = [pytest.mark.subprocess]
 
-DETECTIONS = [
-    {"label": "person", "bbox": [10, 10, 110, 200], "confidence": 0.9},
-    {"label": "car", "bbox": [200, 100, 400, 220], "confidence": 0.8},
-    {"label": "dog", "bbox": [420, 150, 500, 230], "confidence": 0.7},
-]
-EXPECTED_RESULTS = 2 + 4 + 3 + 1  # all-frames, person, car, dog models
 # Slow simulated loads (1,500 MB take 3.75 s) and a quick sweeper, so a test can kill a
 # worker while it loads and see the batch sent again soon after.
 SLOW = {"ZOO_SIM_LOAD_MB_PER_S": "400", "ZOO_REDISPATCH_AFTER_S": "2"}
-
-
-def submit(staff_api) -> str:
-    pixels = np.random.default_rng(5).integers(0, 255, (480, 640, 3), dtype=np.uint8)
-    buffer = io.BytesIO()
-    Image.fromarray(pixels).save(buffer, format="JPEG")
-    frame = {"image": base64.b64encode(buffer.getvalue()).decode(), "detections": DETECTIONS}
-    response = staff_api.post("/api/enrichment/batches", {"frames": [frame]}, format="json")
-    assert response.status_code == 202
-    return response.json()["id"]
 
 
 def mid_load(device: str):
@@ -49,14 +30,6 @@ def mid_load(device: str):
         ).exists()
         and EnrichmentResult.objects.exists()
     )
-
-
-def assert_complete(batch_id: str) -> None:
-    batch = EnrichmentBatch.objects.get(pk=batch_id)
-    assert batch.status == "done", batch.error
-    results = EnrichmentResult.objects.filter(batch=batch)
-    assert results.count() == EXPECTED_RESULTS
-    assert not results.exclude(error="").exists()
 
 
 def test_a_worker_killed_mid_load_and_mid_batch_is_restarted_and_finishes_the_batch(
@@ -131,16 +104,3 @@ def test_two_workers_on_two_devices_never_exceed_either_budget(real_models, staf
         events = ModelEvent.objects.filter(device=device).order_by("created_at", "id")
         assert peak_held(events.filter(model__in_zoo=True)) <= pool, f"{device}: zoo pool"
         assert peak_held(events) <= device.budget_mb, f"{device}: device budget"
-
-
-def peak_held(events) -> int:
-    """The most memory the decision log shows held at once: loads add what they count
-    against the budget, evictions and unloads give it back."""
-    held = peak = 0
-    for kind, memory in events.values_list("kind", "memory_mb"):
-        if kind == "load":
-            held += memory
-        elif kind in ("evict", "unload"):
-            held -= memory or 0
-        peak = max(peak, held)
-    return peak
