@@ -209,3 +209,8 @@ def test_the_page_costs_the_same_queries_whatever_the_number_of_task_options(
         TaskOption.objects.create(task=task, model=ModelEntryFactory(), position=100 + position)
     with django_assert_max_num_queries(len(before.captured_queries)):
         page(browser)
+
+
+def test_an_empty_registry_still_renders(browser):
+    ModelEntry.objects.all().delete()
+    assert "The registry holds no models." in page(browser)

@@ -86,13 +86,16 @@ def dashboard(request: HttpRequest) -> HttpResponse:
     tasks = selectors.tasks_with_options()
     models = list(ModelEntry.objects.order_by("name").values_list("name", flat=True))
     chart_model = request.GET.get("model") or _busiest_model(snapshot.rows)
-    if chart_model not in models:
+    if models and chart_model not in models:
         choice_errors.append(f"Unknown model {chart_model!r}; showing {models[0]}.")
         chart_model = models[0]
-    entry = ModelEntry.objects.get(name=chart_model)
-    history = latency_selectors.latency_history(
-        model=entry, since_minutes=since, bucket_seconds=bucket
-    )
+    history = None
+    if models:  # an operator may have emptied the registry
+        history = latency_selectors.latency_history(
+            model=ModelEntry.objects.get(name=chart_model),
+            since_minutes=since,
+            bucket_seconds=bucket,
+        )
     context = {
         "devices": selectors.device_usage(),
         "budget": snapshot.budget,
@@ -104,7 +107,7 @@ def dashboard(request: HttpRequest) -> HttpResponse:
         "validation": selectors.budget_validation(tasks=tasks),
         "confirm": _confirm_request(request, tasks),
         "history": history,
-        "chart": history_chart(history),
+        "chart": history_chart(history) if history else None,
         "chart_model": chart_model,
         "models": models,
         "since": since,
