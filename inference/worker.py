@@ -36,7 +36,8 @@ class Heartbeat:
 
     If the device's row names another worker (it took the device over after this one
     missed its heartbeats), this worker stops serving instead of sharing the budget.
-    Latency data past its retention is pruned every ``ZOO_LATENCY_PRUNE_INTERVAL_S``.
+    Latency data and decision-log entries past their retention are pruned every
+    ``ZOO_LATENCY_PRUNE_INTERVAL_S``.
     """
 
     def __init__(self, device_id: int, worker: str, interval: float):
@@ -77,6 +78,7 @@ class Heartbeat:
         ):
             self._pruned_at = now
             services_latency.samples_prune()
+            services.events_prune()
 
 
 _heartbeat: Heartbeat | None = None

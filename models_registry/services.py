@@ -4,8 +4,10 @@ from __future__ import annotations
 
 import logging
 from collections.abc import Iterable
+from datetime import datetime, timedelta
 from typing import Any
 
+from django.conf import settings
 from django.db import transaction
 from django.utils import timezone
 
@@ -289,6 +291,16 @@ def model_event_record(
             [(model_name, kind, cause, 1)],
         )  # fmt: skip
     return event
+
+
+def events_prune(*, now: datetime | None = None) -> int:
+    """Delete decision-log entries older than ``ZOO_EVENT_RETENTION_DAYS``; returns how
+    many. The Prometheus counters read ``EventTally``, so they never go down."""
+    cutoff = (now or timezone.now()) - timedelta(days=settings.ZOO_EVENT_RETENTION_DAYS)
+    deleted, _ = ModelEvent.objects.filter(created_at__lt=cutoff).delete()
+    if deleted:
+        logger.info("Pruned %s decision-log entries older than %s", deleted, cutoff)
+    return deleted
 
 
 def model_set_path(*, name: str, path: str) -> bool:

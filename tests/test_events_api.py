@@ -102,3 +102,28 @@ def test_an_empty_filter_is_a_400_not_a_request_for_everything(api, db):
     response = api.get("/api/system/model-zoo/events?model=")
     assert response.status_code == 400
     assert response.json() == {"detail": "Query parameter without a value: model"}
+
+
+def test_old_events_are_pruned_and_the_counters_do_not_go_down(db, settings):
+    from datetime import timedelta
+
+    from django.utils import timezone
+
+    from models_registry import services
+    from models_registry.models import EventTally, ModelEvent
+
+    settings.ZOO_EVENT_RETENTION_DAYS = 30
+    for _ in range(2):
+        services.model_event_record(
+            device_id=None, model_id=None, model_name="yolo11-face", kind="evict",
+            reason="old", cause="make_room",
+        )  # fmt: skip
+    ModelEvent.objects.update(created_at=timezone.now() - timedelta(days=31))
+    services.model_event_record(
+        device_id=None, model_id=None, model_name="yolo11-face", kind="evict", reason="new",
+        cause="make_room",
+    )  # fmt: skip
+
+    assert services.events_prune() == 2
+    assert list(ModelEvent.objects.values_list("reason", flat=True)) == ["new"]
+    assert EventTally.objects.get(model_name="yolo11-face", kind="evict").count == 3

@@ -279,6 +279,8 @@ ZOO_LATENCY_ROLLUP_RETENTION_DAYS = max(
     ZOO_LATENCY_RAW_RETENTION_DAYS, env.int("ZOO_LATENCY_ROLLUP_RETENTION_DAYS", default=90)
 )
 ZOO_LATENCY_PRUNE_INTERVAL_S = env.int("ZOO_LATENCY_PRUNE_INTERVAL_S", default=3600)
+# The decision log (loads, evictions, failures) is kept this many days, pruned likewise.
+ZOO_EVENT_RETENTION_DAYS = max(1, env.int("ZOO_EVENT_RETENTION_DAYS", default=30))
 # bench.api_throughput only: serve /api/bench/baseline, a minimal DRF view to compare with.
 ZOO_BENCH_BASELINE = env.bool("ZOO_BENCH_BASELINE", default=False)
 

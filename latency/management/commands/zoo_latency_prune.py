@@ -1,5 +1,5 @@
-"""``manage.py zoo_latency_prune``: delete latency data past its retention now (workers
-also do it every ``ZOO_LATENCY_PRUNE_INTERVAL_S``)."""
+"""``manage.py zoo_latency_prune``: delete latency data and decision-log entries past
+their retention now (workers also do it every ``ZOO_LATENCY_PRUNE_INTERVAL_S``)."""
 
 from __future__ import annotations
 
@@ -9,10 +9,11 @@ from django.conf import settings
 from django.core.management.base import BaseCommand
 
 from latency import services
+from models_registry import services as registry_services
 
 
 class Command(BaseCommand):
-    help = "Delete raw latency samples and roll-ups older than their retention."
+    help = "Delete latency samples, roll-ups and decision-log entries past their retention."
 
     def handle(self, *args: Any, **options: Any) -> None:
         deleted = services.samples_prune()
@@ -20,4 +21,9 @@ class Command(BaseCommand):
             f"Deleted {deleted['samples']} raw samples (older than "
             f"{settings.ZOO_LATENCY_RAW_RETENTION_DAYS} days) and {deleted['rollups']} "
             "roll-ups."
+        )
+        events = registry_services.events_prune()
+        self.stdout.write(
+            f"Deleted {events} decision-log entries (older than "
+            f"{settings.ZOO_EVENT_RETENTION_DAYS} days)."
         )
