@@ -3,7 +3,6 @@ PostgreSQL, so a green run always means the production database was exercised.""
 
 from __future__ import annotations
 
-import os
 from dataclasses import dataclass
 from typing import Any
 
@@ -13,6 +12,7 @@ from rest_framework.authtoken.models import Token
 from rest_framework.test import APIClient
 
 from tests.factories import DeviceFactory, UserFactory
+from tests.servers import in_ci
 
 
 @dataclass
@@ -40,12 +40,8 @@ class Rig:
         return [(e.kind, e.model_name, e.reason) for e in rows]
 
 
-def _in_ci() -> bool:
-    return os.environ.get("CI", "").lower() in ("1", "true", "yes")
-
-
 def pytest_configure(config: pytest.Config) -> None:
-    if not _in_ci():
+    if not in_ci():
         return
     database = settings.DATABASES["default"]
     if "postgresql" not in database["ENGINE"]:

@@ -8,7 +8,6 @@ import json
 import os
 import shutil
 import signal
-import socket
 import subprocess
 import tempfile
 import time
@@ -19,19 +18,14 @@ from collections.abc import Callable, Iterator
 from pathlib import Path
 from typing import Any
 
+from tests.servers import free_port
+
 PROMETHEUS = shutil.which("prometheus") or "/usr/bin/prometheus"
 
 
 def prometheus_binary() -> str | None:
     """The prometheus executable, or None where it is not installed."""
     return PROMETHEUS if os.access(PROMETHEUS, os.X_OK) else None
-
-
-def _free_port() -> int:
-    with socket.socket() as sock:
-        sock.bind(("127.0.0.1", 0))
-        port: int = sock.getsockname()[1]
-        return port
 
 
 def _get_json(url: str, timeout: float = 10) -> Any:
@@ -111,7 +105,7 @@ def prometheus_server(
     workdir = Path(tempfile.mkdtemp(prefix="prometheus-"))
     config = workdir / "prometheus.yml"
     config.write_text(_config(targets, metrics_path, scrape_interval_s))
-    port = _free_port()
+    port = free_port()
     stderr_path = workdir / "stderr.log"
     with stderr_path.open("wb") as stderr:
         # A file, not a pipe: nobody reads it while the server runs, and a full pipe would block

@@ -15,9 +15,23 @@ from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
 
+import pytest
 from django.db import connection
 
 ROOT = Path(__file__).resolve().parent.parent
+
+
+def in_ci() -> bool:
+    return os.environ.get("CI", "").lower() in ("1", "true", "yes")
+
+
+def needs_program(present: bool, what: str) -> pytest.MarkDecorator:
+    """Skip a test whose program is missing, except in CI: its set-up installs the program
+    (scripts/test), so there a missing one is a failure, not a skip."""
+    return pytest.mark.skipif(
+        not present and not in_ci(),
+        reason=f"no {what} (scripts/test installs it from Debian's packages when it can)",
+    )
 
 
 def free_port() -> int:

@@ -6,35 +6,27 @@ in var/test-artifacts/."""
 
 from __future__ import annotations
 
-import base64
-import io
 import os
 import shutil
 from collections.abc import Iterator
 from typing import Any
 
-import numpy as np
 import pytest
 from django.test import override_settings
-from PIL import Image
 
 from models_registry.models import InferenceSettings, Task
 from tests.factories import UserFactory
-from tests.servers import ROOT, web_server, worker_process
+from tests.servers import ROOT, needs_program, web_server, worker_process
+from tests.traffic import image_b64
 
 CHROMIUM = shutil.which("chromium") or "/usr/bin/chromium"
 CHROMEDRIVER = shutil.which("chromedriver") or "/usr/bin/chromedriver"
 ARTIFACTS = ROOT / "var" / "test-artifacts"
 HAVE_BROWSER = os.path.exists(CHROMIUM) and os.path.exists(CHROMEDRIVER)
 
-# Outside CI a machine without Chromium skips; in CI (which installs it) that is a failure.
 pytestmark = [
     pytest.mark.subprocess,
-    pytest.mark.skipif(
-        not HAVE_BROWSER and os.environ.get("CI") != "true",
-        reason="no chromium/chromedriver (Debian packages `chromium` and `chromium-driver`, "
-        "which scripts/test installs when it can)",
-    ),
+    needs_program(HAVE_BROWSER, f"{CHROMIUM} and {CHROMEDRIVER}"),
 ]
 
 
@@ -53,13 +45,6 @@ def chrome() -> Iterator[Any]:
     driver.implicitly_wait(0)
     yield driver
     driver.quit()
-
-
-def image_b64() -> str:
-    pixels = np.random.default_rng(9).integers(0, 255, (240, 320, 3), dtype=np.uint8)
-    buffer = io.BytesIO()
-    Image.fromarray(pixels).save(buffer, format="JPEG")
-    return base64.b64encode(buffer.getvalue()).decode()
 
 
 def test_an_operator_drives_the_dashboard_in_a_browser(real_models, chrome, staff_api):
@@ -114,7 +99,7 @@ def test_an_operator_drives_the_dashboard_in_a_browser(real_models, chrome, staf
         for _ in range(3):
             response = staff_api.post(
                 "/api/models/infer?task_type=object_detection",
-                {"image": image_b64()},
+                {"image": image_b64(320, 240, seed=9)},
                 format="json",
             )
             assert response.status_code == 200, response.json()

@@ -3,30 +3,13 @@ checkpoints on its (simulated) device, all against the test database."""
 
 from __future__ import annotations
 
-import base64
-import io
-
-import numpy as np
 import pytest
-from PIL import Image
 
 from models_registry.models import InferenceSettings, ModelEvent
 from tests.servers import wait_for, worker_process
+from tests.traffic import batch_document
 
 pytestmark = [pytest.mark.subprocess]
-
-DETECTIONS = [
-    {"label": "person", "bbox": [10, 10, 110, 200], "confidence": 0.9},
-    {"label": "car", "bbox": [200, 100, 400, 220], "confidence": 0.8},
-    {"label": "dog", "bbox": [420, 150, 500, 230], "confidence": 0.7},
-]
-
-
-def frame() -> dict:
-    pixels = np.random.default_rng(3).integers(0, 255, (480, 640, 3), dtype=np.uint8)
-    buffer = io.BytesIO()
-    Image.fromarray(pixels).save(buffer, format="JPEG")
-    return {"image": base64.b64encode(buffer.getvalue()).decode(), "detections": DETECTIONS}
 
 
 def finished(api, url):
@@ -40,13 +23,13 @@ def test_a_batch_runs_on_a_real_worker_and_a_second_one_loads_nothing_new(
     # Room for all ten models the batch triggers, so lru keeps them for the next batch.
     InferenceSettings.objects.filter(pk=1).update(zoo_vram_budget_mb=8000)
     with worker_process("sim:31", total_memory_mb=16384):
-        first = staff_api.post("/api/enrichment/batches", {"frames": [frame()]}, format="json")
+        first = staff_api.post("/api/enrichment/batches", batch_document(), format="json")
         assert first.status_code == 202
         done = wait_for(lambda: finished(api, first.json()["url"]))
 
         zoo_loads = ModelEvent.objects.filter(kind="load", model__in_zoo=True)  # not warmup's
         loads_after_first = zoo_loads.count()
-        second = staff_api.post("/api/enrichment/batches", {"frames": [frame()]}, format="json")
+        second = staff_api.post("/api/enrichment/batches", batch_document(), format="json")
         wait_for(lambda: finished(api, second.json()["url"]))
         loads_after_second = zoo_loads.count()
 

@@ -3,39 +3,22 @@ history and /metrics, and a real Prometheus server scrapes it; the numbers agree
 
 from __future__ import annotations
 
-import base64
-import io
-import os
-
-import numpy as np
 import pytest
-from PIL import Image
 
 from latency.models import LatencySample, SampleKind
 from models_registry.models import Device, InferenceSettings, ModelState, Task
 from models_registry.selectors import counted_mb
 from tests.prometheus import PROMETHEUS, prometheus_binary, prometheus_server
-from tests.servers import http, wait_for, web_server, worker_process
+from tests.servers import http, needs_program, wait_for, web_server, worker_process
+from tests.traffic import image_b64
 
-# Outside CI a machine without Prometheus skips; in CI (which installs it) that is a failure.
 pytestmark = [
     pytest.mark.subprocess,
-    pytest.mark.skipif(
-        prometheus_binary() is None and os.environ.get("CI") != "true",
-        reason=f"no prometheus at {PROMETHEUS} (Debian package `prometheus`, which "
-        "scripts/test installs when it can)",
-    ),
+    needs_program(prometheus_binary() is not None, f"prometheus at {PROMETHEUS}"),
 ]
 
 INFERENCES = 3
 HISTORY_CALLS = 6
-
-
-def image_b64() -> str:
-    pixels = np.random.default_rng(5).integers(0, 255, (240, 320, 3), dtype=np.uint8)
-    buffer = io.BytesIO()
-    Image.fromarray(pixels).save(buffer, format="JPEG")
-    return base64.b64encode(buffer.getvalue()).decode()
 
 
 def value(result: list[dict]) -> float | None:
@@ -54,7 +37,7 @@ def test_worker_inferences_reach_the_history_and_a_real_prometheus(real_models, 
         for _ in range(INFERENCES):
             response = staff_api.post(
                 "/api/models/infer?task_type=object_detection",
-                {"image": image_b64()},
+                {"image": image_b64(320, 240, seed=5)},
                 format="json",
             )
             assert response.status_code == 200, response.json()

@@ -19,14 +19,17 @@ DETECTIONS = [
 EXPECTED_RESULTS = 2 + 4 + 3 + 1  # all-frames, person, car, dog models
 
 
-def batch_document(detections: list[dict[str, Any]] | None = None) -> dict[str, Any]:
-    pixels = np.random.default_rng(5).integers(0, 255, (480, 640, 3), dtype=np.uint8)
+def image_b64(width: int = 640, height: int = 480, *, seed: int = 5, format: str = "JPEG") -> str:
+    """A random image of that size, encoded and then base64-encoded, as clients send it."""
+    pixels = np.random.default_rng(seed).integers(0, 255, (height, width, 3), dtype=np.uint8)
     buffer = io.BytesIO()
-    Image.fromarray(pixels).save(buffer, format="JPEG")
-    image = base64.b64encode(buffer.getvalue()).decode()
-    return {
-        "frames": [{"image": image, "detections": DETECTIONS if detections is None else detections}]
-    }
+    Image.fromarray(pixels).save(buffer, format=format)
+    return base64.b64encode(buffer.getvalue()).decode()
+
+
+def batch_document(detections: list[dict[str, Any]] | None = None) -> dict[str, Any]:
+    chosen = DETECTIONS if detections is None else detections
+    return {"frames": [{"image": image_b64(), "detections": chosen}]}
 
 
 def submit(staff_api: Any, detections: list[dict[str, Any]] | None = None) -> str:
