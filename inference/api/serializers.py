@@ -82,10 +82,9 @@ class FrameInSerializer(StrictSerializer):
     def _read(self, attrs: dict[str, Any]) -> tuple[bytes | None, Path | None]:
         if "image" in attrs:
             try:
-                data = base64.b64decode(attrs["image"], validate=True)
-            except (binascii.Error, ValueError):
-                raise serializers.ValidationError({"image": ["is not valid base64"]}) from None
-            return _within_size(data, "image"), None
+                return _decoded(attrs["image"]), None
+            except ValueError as exc:
+                raise serializers.ValidationError({"image": [str(exc)]}) from None
         if "file" in attrs:
             upload = self.context.get("files", {}).get(attrs["file"])
             if upload is None:
@@ -102,9 +101,14 @@ def _too_large(size: int) -> str:
     return f"is {size} bytes, more than the {settings.ZOO_MAX_IMAGE_BYTES} allowed"
 
 
-def _within_size(data: bytes, field: str) -> bytes:
+def _decoded(value: str) -> bytes:
+    """Base64 image bytes within ZOO_MAX_IMAGE_BYTES, else a ValueError saying why."""
+    try:
+        data = base64.b64decode(value, validate=True)
+    except (binascii.Error, ValueError):
+        raise ValueError("is not valid base64") from None
     if len(data) > settings.ZOO_MAX_IMAGE_BYTES:
-        raise serializers.ValidationError({field: [_too_large(len(data))]})
+        raise ValueError(_too_large(len(data)))
     return data
 
 
@@ -197,12 +201,7 @@ class InferInSerializer(StrictSerializer):
 
     def validate_image(self, value: str) -> bytes:
         try:
-            data = base64.b64decode(value, validate=True)
-        except (binascii.Error, ValueError):
-            raise serializers.ValidationError("is not valid base64") from None
-        if len(data) > settings.ZOO_MAX_IMAGE_BYTES:
-            raise serializers.ValidationError(_too_large(len(data)))
-        try:
+            data = _decoded(value)
             _image_size(data, None)
         except ValueError as exc:
             raise serializers.ValidationError(str(exc)) from None
