@@ -17,6 +17,23 @@ PERCENTILES = (50, 95)
 
 
 @dataclass(frozen=True)
+class Bounds:
+    default: int
+    minimum: int
+    maximum: int
+
+    def schema(self) -> dict[str, object]:
+        """The OpenAPI schema of a parameter within these bounds."""
+        return {"type": "integer", "minimum": self.minimum, "maximum": self.maximum,
+                "default": self.default}  # fmt: skip
+
+
+# The history's choices, as the Model Zoo document gives them.
+SINCE_MINUTES = Bounds(default=60, minimum=1, maximum=1440)
+BUCKET_SECONDS = Bounds(default=60, minimum=10, maximum=3600)
+
+
+@dataclass(frozen=True)
 class BucketStats:
     avg_ms: float
     p50_ms: float

@@ -214,3 +214,16 @@ def test_the_page_costs_the_same_queries_whatever_the_number_of_task_options(
 def test_an_empty_registry_still_renders(browser):
     ModelEntry.objects.all().delete()
     assert "The registry holds no models." in page(browser)
+
+
+def test_the_confirmation_weighs_the_whole_selection_not_the_one_task(staff):
+    # 8 GB: the summarization model already selected fills it, so even a small
+    # detector tips the selection over; the detector alone would fit.
+    DeviceFactory(name="sim:8", total_memory_mb=8192, budget_mb=6553)
+    response = staff.post(
+        "/dashboard/select", {"task_type": "object_detection", "model_name": "yolov8n"}
+    )
+    assert "confirm_model=yolov8n" in response["Location"]
+    confirm = text(page(staff, response["Location"]))
+    assert "yolov8n for object_detection would not fit: Total required VRAM" in confirm
+    assert "Select anyway" in confirm

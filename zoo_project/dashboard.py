@@ -28,7 +28,9 @@ from inference import services as inference_services
 from inference.manager import NOT_LOCAL
 from latency import selectors as latency_selectors
 from latency.charts import history_chart
+from latency.selectors import BUCKET_SECONDS, SINCE_MINUTES
 from models_registry import selectors, services
+from models_registry.api.permissions import may_read
 from models_registry.models import ModelEntry, Task
 
 WINDOWS = [(15, "15 min"), (60, "1 hour"), (360, "6 hours"), (1440, "24 hours")]
@@ -59,10 +61,6 @@ class TaskView:
     options: list[OptionView]
 
 
-def _may_read(request: HttpRequest) -> bool:
-    return not settings.ZOO_READS_REQUIRE_AUTH or request.user.is_authenticated
-
-
 def staff_only(view: Callable[..., HttpResponseBase]) -> Callable[..., HttpResponseBase]:
     """Anonymous callers go to the login page; signed-in non-staff get a 403."""
 
@@ -79,11 +77,12 @@ def staff_only(view: Callable[..., HttpResponseBase]) -> Callable[..., HttpRespo
 
 @require_GET
 def dashboard(request: HttpRequest) -> HttpResponse:
-    if not _may_read(request):
+    if not may_read(request):
         return redirect_to_login(request.get_full_path())
     since, bucket, choice_errors = _latency_choices(request)
     snapshot = selectors.zoo_compact_status()
     tasks = selectors.tasks_with_options()
+    task_views = _task_views(tasks)
     models = list(ModelEntry.objects.order_by("name").values_list("name", flat=True))
     chart_model = request.GET.get("model") or _busiest_model(snapshot.rows)
     if models and chart_model not in models:
@@ -103,9 +102,9 @@ def dashboard(request: HttpRequest) -> HttpResponse:
             (category, [(row, STATUS_WORDS.get(row.status, "")) for row in rows])
             for category, rows in itertools.groupby(snapshot.rows, key=lambda r: r.ui_category)
         ],
-        "tasks": _task_views(tasks),
+        "tasks": task_views,
         "validation": selectors.budget_validation(tasks=tasks),
-        "confirm": _confirm_request(request, tasks),
+        "confirm": _confirm_request(request, task_views),
         "history": history,
         "chart": history_chart(history) if history else None,
         "chart_model": chart_model,
@@ -128,15 +127,18 @@ def _latency_choices(request: HttpRequest) -> tuple[int, int, list[str]]:
     """The chart's window and bucket from the query, defaults where they are bad."""
     errors = []
     chosen = []
-    for name, default, low, high in (("since", 60, 1, 1440), ("bucket_seconds", 60, 10, 3600)):
+    for name, bounds in (("since", SINCE_MINUTES), ("bucket_seconds", BUCKET_SECONDS)):
         raw = request.GET.get(name, "")
         try:
-            value = int(raw) if raw else default
+            value = int(raw) if raw else bounds.default
         except ValueError:
             value = -1
-        if not low <= value <= high:
-            errors.append(f"{name} must be a whole number from {low} to {high}; using {default}.")
-            value = default
+        if not bounds.minimum <= value <= bounds.maximum:
+            errors.append(
+                f"{name} must be a whole number from {bounds.minimum} to {bounds.maximum}; "
+                f"using {bounds.default}."
+            )
+            value = bounds.default
         chosen.append(value)
     return chosen[0], chosen[1], errors
 
@@ -181,14 +183,12 @@ def _task_views(tasks: list[Task]) -> list[TaskView]:
     return views
 
 
-def _confirm_request(request: HttpRequest, tasks: list[Task]) -> dict[str, str] | None:
+def _confirm_request(request: HttpRequest, tasks: list[TaskView]) -> dict[str, str] | None:
     """A selection waiting for "select anyway" (after a warning, without JavaScript)."""
     task, model = request.GET.get("confirm_task"), request.GET.get("confirm_model")
-    if not task or not model:
-        return None
-    for view in _task_views([t for t in tasks if t.name == task]):
+    for view in tasks:
         for option in view.options:
-            if option.name == model and option.warning:
+            if view.name == task and option.name == model and option.warning:
                 return {"task": task, "model": model, "warning": option.warning}
     return None
 

@@ -8,6 +8,7 @@ from rest_framework.response import Response
 
 from latency import selectors
 from latency.api.serializers import PERCENTILE_NOTE, LatencyHistorySerializer
+from latency.selectors import BUCKET_SECONDS, SINCE_MINUTES
 from models_registry.api.errors import ApiError
 from models_registry.api.params import int_param, query_params
 from models_registry.api.serializers import DetailErrorSerializer
@@ -35,12 +36,12 @@ class LatencyHistoryView(ZooView):
             ),
             OpenApiParameter(
                 "since",
-                {"type": "integer", "minimum": 1, "maximum": 1440, "default": 60},
+                SINCE_MINUTES.schema(),
                 description="Minutes of history to return (1-1440, default: 60)",
             ),
             OpenApiParameter(
                 "bucket_seconds",
-                {"type": "integer", "minimum": 10, "maximum": 3600, "default": 60},
+                BUCKET_SECONDS.schema(),
                 description="Bucket size in seconds (10-3600, default: 60)",
             ),
         ],
@@ -53,8 +54,8 @@ class LatencyHistoryView(ZooView):
     )
     def get(self, request: Request) -> Response:
         params = query_params(request, required=["model"], optional=["since", "bucket_seconds"])
-        since = int_param(params, "since", default=60, minimum=1, maximum=1440)
-        bucket = int_param(params, "bucket_seconds", default=60, minimum=10, maximum=3600)
+        since = int_param(params, "since", **vars(SINCE_MINUTES))
+        bucket = int_param(params, "bucket_seconds", **vars(BUCKET_SECONDS))
         model = ModelEntry.objects.filter(name=params["model"]).first()
         if model is None:
             raise ApiError(f"Model '{params['model']}' not found in registry", 404)

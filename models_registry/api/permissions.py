@@ -5,11 +5,13 @@ from __future__ import annotations
 from typing import Any
 
 from django.conf import settings
+from django.http import HttpRequest
 from rest_framework.permissions import SAFE_METHODS, BasePermission
 from rest_framework.request import Request
 
 
-def _may_read(request: Request) -> bool:
+def may_read(request: Request | HttpRequest) -> bool:
+    """Whether reads are open, or the caller is logged in (API and dashboard alike)."""
     return not settings.ZOO_READS_REQUIRE_AUTH or bool(
         request.user and request.user.is_authenticated
     )
@@ -27,7 +29,7 @@ class ReadOpenWriteStaff(BasePermission):
 
     def has_permission(self, request: Request, view: Any) -> bool:
         if request.method in SAFE_METHODS:
-            return _may_read(request)
+            return may_read(request)
         return _is_staff(request)
 
 
@@ -35,4 +37,4 @@ class ReadOnlyPost(BasePermission):
     """For a POST that changes nothing (``/api/models/validate``): open like a read."""
 
     def has_permission(self, request: Request, view: Any) -> bool:
-        return _may_read(request)
+        return may_read(request)
