@@ -17,6 +17,7 @@ import argparse
 import json
 import os
 import platform
+import shutil
 import subprocess
 import sys
 import tempfile
@@ -202,7 +203,7 @@ def machine() -> dict[str, Any]:
     ).stdout.strip()
     postgres = (
         subprocess.run(["psql", "--version"], capture_output=True, text=True).stdout.strip()
-        if _which("psql")
+        if shutil.which("psql")
         else None
     )
     return {
@@ -216,12 +217,6 @@ def machine() -> dict[str, Any]:
         "postgresql": postgres,
         "packages": packages,
     }
-
-
-def _which(command: str) -> bool:
-    from shutil import which
-
-    return which(command) is not None
 
 
 def markdown(results: dict[str, Any]) -> str:

@@ -21,7 +21,6 @@ database, before and after growing the registry to 500 models.
 from __future__ import annotations
 
 import argparse
-import json
 import os
 import re
 import shutil
@@ -35,7 +34,7 @@ from datetime import timedelta
 from pathlib import Path
 from typing import Any
 
-from bench.latency_history import _create_database, _drop_database, _setup
+from bench.support import finish, fresh_postgres
 
 DEFAULT_URL = "postgres://postgres@127.0.0.1:5432/model_zoo_bench_api"
 ROOT = Path(__file__).resolve().parent.parent
@@ -191,20 +190,14 @@ def main(argv: list[str] | None = None) -> int:
         print("wrk is missing: run scripts/bench, which installs it", file=sys.stderr)
         return 2
     os.environ["ZOO_BENCH_BASELINE"] = "1"
-    _create_database(args.database_url)
-    try:
-        _setup(args.database_url)
+    with fresh_postgres(args.database_url):
         _prepare()
         result = {
             "throughput": throughput(args.database_url, args.seconds, args.rounds, args.workers)
         }
         result["queries_18"] = query_counts(18)
         result["queries_500"] = query_counts(500)
-    finally:
-        _drop_database(args.database_url)
-    print(markdown(result))
-    if args.json:
-        args.json.write_text(json.dumps(result, indent=2) + "\n")
+    finish(markdown(result), result, args.json)
     return 0
 
 

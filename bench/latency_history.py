@@ -26,48 +26,20 @@ from __future__ import annotations
 
 import argparse
 import dataclasses
-import json
 import math
 import os
 import statistics
 import sys
 import time
 from collections.abc import Callable, Sequence
+from pathlib import Path
 from typing import Any
+
+from bench.support import finish, fresh_postgres
 
 DEFAULT_URL = "postgres://postgres@127.0.0.1:5432/model_zoo_bench"
 GOAL_MS = 100.0
 TARGET_MODEL = "yolo11-license-plate"
-
-
-def _create_database(url: str) -> None:
-    import psycopg
-
-    base, _, name = url.rpartition("/")
-    with psycopg.connect(f"{base}/postgres", autocommit=True) as conn:
-        conn.execute(f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)')
-        conn.execute(f'CREATE DATABASE "{name}"')
-
-
-def _drop_database(url: str) -> None:
-    import psycopg
-    from django.db import connections
-
-    connections.close_all()
-    base, _, name = url.rpartition("/")
-    with psycopg.connect(f"{base}/postgres", autocommit=True) as conn:
-        conn.execute(f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)')
-
-
-def _setup(url: str) -> None:
-    os.environ["DATABASE_URL"] = url
-    os.environ.setdefault("DJANGO_SETTINGS_MODULE", "zoo_project.settings.base")
-    os.environ.setdefault("LOG_LEVEL", "WARNING")
-    import django
-    from django.core.management import call_command
-
-    django.setup()
-    call_command("migrate", verbosity=0)
 
 
 def _say(message: str) -> None:
@@ -317,31 +289,22 @@ def main(argv: Sequence[str] | None = None) -> int:
     parser.add_argument("--samples", type=int, default=10_000_000)
     parser.add_argument("--database-url", default=os.environ.get("BENCH_DATABASE_URL", DEFAULT_URL))
     parser.add_argument("--rounds", type=int, default=9)
-    parser.add_argument("--json", help="also write the figures to this file")
+    parser.add_argument("--json", type=Path, help="also write the figures to this file")
     parser.add_argument("--keep", action="store_true", help="keep the bench database")
     args = parser.parse_args(argv)
 
     _say(f"==> creating {args.database_url}")
-    _create_database(args.database_url)
-    try:
-        _setup(args.database_url)
+    with fresh_postgres(args.database_url, keep=args.keep):
         _say(f"==> filling {args.samples:,} samples")
         result = {"fill": fill(args.samples)}
         _say("==> history: ours vs percentile_cont")
         result["history"] = history_race(args.rounds)
         _say("==> recording overhead")
         result["recording"] = recording_cost(calls=2000, rounds=args.rounds)
-    finally:
-        if not args.keep:
-            _drop_database(args.database_url)
-    print(report(result))
-    if args.json:
-        with open(args.json, "w") as out:
-            json.dump(result, out, indent=2)
-    ok = (
-        result["history"]["ours_ms"] < GOAL_MS and result["history"]["count_or_avg_mismatches"] == 0
-    )
-    return 0 if ok else 1
+    finish(report(result), result, args.json)
+    race = result["history"]
+    exact_enough = race["count_or_avg_mismatches"] == race["percentiles_outside_bound"] == 0
+    return 0 if race["ours_ms"] < GOAL_MS and exact_enough else 1
 
 
 if __name__ == "__main__":

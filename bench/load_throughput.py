@@ -22,7 +22,6 @@ The ratio is zoo / raw of the medians; throughput is checkpoint bytes over time.
 from __future__ import annotations
 
 import argparse
-import json
 import statistics
 import sys
 import tempfile
@@ -30,7 +29,7 @@ import time
 from pathlib import Path
 from typing import Any
 
-from bench.manager_overhead import _setup
+from bench.support import finish, setup_sqlite
 
 MODEL = "violence-detection"  # a transformers ViT classifier in the catalog
 
@@ -103,11 +102,9 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--json", type=Path, help="Also write the figures as JSON here")
     args = parser.parse_args(argv)
     with tempfile.TemporaryDirectory(prefix="zoo-bench-") as folder:
-        _setup(Path(folder))
+        setup_sqlite(Path(folder))
         result = measure(Path(folder), args.mb, args.rounds)
-    print(markdown(result))
-    if args.json:
-        args.json.write_text(json.dumps(result, indent=2) + "\n")
+    finish(markdown(result), result, args.json)
     return 0
 
 

@@ -25,8 +25,6 @@ from __future__ import annotations
 
 import argparse
 import io
-import json
-import os
 import statistics
 import sys
 import tempfile
@@ -35,20 +33,9 @@ from collections.abc import Callable
 from pathlib import Path
 from typing import Any
 
+from bench.support import finish, setup_sqlite
+
 GOAL = 1.05
-
-
-def _setup(data_dir: Path) -> None:
-    os.environ["ZOO_DATA_DIR"] = str(data_dir)
-    os.environ["DATABASE_URL"] = f"sqlite:///{data_dir / 'bench.sqlite3'}"
-    os.environ["ZOO_CHECKPOINT_DIR"] = str(data_dir / "checkpoints")
-    os.environ.setdefault("DJANGO_SETTINGS_MODULE", "zoo_project.settings.base")
-    os.environ.setdefault("LOG_LEVEL", "WARNING")
-    import django
-    from django.core.management import call_command
-
-    django.setup()
-    call_command("migrate", verbosity=0)
 
 
 def _image() -> Any:
@@ -151,11 +138,9 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--json", type=Path, help="Also write the figures as JSON here")
     args = parser.parse_args(argv)
     with tempfile.TemporaryDirectory(prefix="zoo-bench-") as folder:
-        _setup(Path(folder))
+        setup_sqlite(Path(folder))
         result = measure(args.model, args.rounds, args.calls)
-    print(markdown(result))
-    if args.json:
-        args.json.write_text(json.dumps(result, indent=2) + "\n")
+    finish(markdown(result), result, args.json)
     return 0
 
 

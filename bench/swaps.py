@@ -69,7 +69,6 @@ from __future__ import annotations
 
 import argparse
 import itertools
-import json
 import logging
 import os
 import random
@@ -92,6 +91,7 @@ if not apps.ready:
 
 import numpy as np
 
+from bench.support import finish
 from inference.devices import MB, SimulatedBackend
 from inference.loaders.base import ImageLike, LoadedModel
 from inference.manager import ModelManager
@@ -598,10 +598,8 @@ def main(argv: Sequence[str] | None = None) -> int:
     logging.getLogger("inference").setLevel(logging.WARNING)  # one line per load otherwise
     started = time.perf_counter()
     report = run(args.batches, args.seed)
-    print(report.markdown())
+    finish(report.markdown(), report.to_json(), args.json)
     print(f"\n(ran in {time.perf_counter() - started:.1f} s)", file=sys.stderr)
-    if args.json is not None:
-        args.json.write_text(json.dumps(report.to_json(), indent=2) + "\n")
     return 0
 
 
