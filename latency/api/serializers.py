@@ -2,8 +2,6 @@
 
 from __future__ import annotations
 
-from typing import Any
-
 from rest_framework import serializers
 
 from latency import sketch
@@ -35,12 +33,6 @@ class LatencySnapshotSerializer(serializers.Serializer):
 
     def get_timestamp(self, snapshot: Snapshot) -> str:
         return snapshot.start.isoformat()
-
-    def to_representation(self, instance: Any) -> Any:
-        data = super().to_representation(instance)
-        if instance.stats is None:
-            data["stats"] = None
-        return data
 
 
 class LatencyHistorySerializer(serializers.Serializer):
