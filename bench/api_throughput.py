@@ -50,7 +50,8 @@ def _prepare() -> None:
     """A live device with three loaded models, so status has something to say."""
     from django.utils import timezone
 
-    from models_registry.models import Device, ModelEntry, ModelState, ModelStatus
+    from fleet.models import Device, ModelState, ModelStatus
+    from models_registry.models import ModelEntry
 
     device = Device.objects.create(
         host="bench", name="sim:0", kind="sim", total_memory_mb=24576, budget_mb=19660,

@@ -92,13 +92,14 @@ if not apps.ready:
 import numpy as np
 
 from bench.support import finish
+from fleet.models import EventKind
 from inference.devices import MB, SimulatedBackend
 from inference.loaders.base import ImageLike, LoadedModel
 from inference.manager import ModelManager
 from inference.specs import ManagerSettings, ModelSpec, UnknownModel
 from inference.state import StateSink
 from models_registry.catalog import TRIGGERS, ZOO_MODELS
-from models_registry.models import EventKind, EvictionPolicy
+from models_registry.models import EvictionPolicy
 
 POOL_MB = 1650
 DEVICE_TOTAL_MB = 24 * 1024

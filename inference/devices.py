@@ -1,97 +1,22 @@
-"""Device probes: what memory a device has, without touching CUDA.
+"""Device backends: where a manager puts tensors and how it measures their memory.
 
-The web process uses ``probe_default_device`` only when no worker has registered a
-device yet; NVML reads the GPU's memory without creating a CUDA context, so probing
-is safe in a process that later forks.
+Plain Python: the caller says what the device is (its name and total memory, probed
+by ``fleet.hardware`` in a worker); nothing here reads Django settings.
 """
 
 from __future__ import annotations
 
-import functools
 import gc
 import logging
-import os
 import threading
 import time
-from dataclasses import dataclass
 from typing import Any
-
-from django.conf import settings
 
 from inference.loaders.base import OutOfMemory
 
 logger = logging.getLogger(__name__)
 
 MB = 1024 * 1024
-
-
-@dataclass(frozen=True)
-class DeviceInfo:
-    """A device as a probe sees it."""
-
-    name: str  # PyTorch device string: "cpu", "cuda:0", "sim:0"
-    kind: str  # "cpu", "cuda" or "sim"
-    total_memory_mb: int
-
-    @property
-    def cuda_available(self) -> bool:
-        return self.kind == "cuda"
-
-
-def system_memory_mb() -> int:
-    """Physical memory of this machine in MB."""
-    return int(os.sysconf("SC_PAGE_SIZE") * os.sysconf("SC_PHYS_PAGES") // MB)
-
-
-def nvml_devices() -> list[DeviceInfo]:
-    """Every NVIDIA GPU NVML reports, or an empty list where there is no driver."""
-    try:
-        import pynvml
-    except ImportError:  # nvidia-ml-py is a dependency, but a stripped install may lack it
-        return []
-    try:
-        pynvml.nvmlInit()
-    except pynvml.NVMLError:
-        return []
-    try:
-        found = []
-        for index in range(pynvml.nvmlDeviceGetCount()):
-            handle = pynvml.nvmlDeviceGetHandleByIndex(index)
-            total = int(pynvml.nvmlDeviceGetMemoryInfo(handle).total) // MB
-            found.append(DeviceInfo(name=f"cuda:{index}", kind="cuda", total_memory_mb=total))
-        return found
-    except pynvml.NVMLError as exc:
-        logger.warning("NVML is present but could not list devices: %s", exc)
-        return []
-    finally:
-        pynvml.nvmlShutdown()
-
-
-def _kind_of(name: str) -> str:
-    return name.split(":", 1)[0]
-
-
-@functools.cache
-def _first_gpu() -> DeviceInfo | None:
-    gpus = nvml_devices()
-    return gpus[0] if gpus else None
-
-
-def probe_default_device() -> DeviceInfo:
-    """The device this machine would serve first: the first GPU, else the CPU.
-
-    ``ZOO_DEVICE`` and ``ZOO_DEVICE_TOTAL_MEMORY_MB`` override what the probe finds.
-    On the CPU the capacity is the machine's memory, never 0. The hardware is probed
-    once per process; the overrides are read on every call.
-    """
-    name = settings.ZOO_DEVICE
-    total = settings.ZOO_DEVICE_TOTAL_MEMORY_MB
-    gpu = _first_gpu() if not name or name.startswith("cuda") else None
-    if not name:
-        name = gpu.name if gpu else "cpu"
-    if not total:
-        total = gpu.total_memory_mb if gpu and gpu.name == name else system_memory_mb()
-    return DeviceInfo(name=name, kind=_kind_of(name), total_memory_mb=total)
 
 
 # --- Backends: the device a manager loads models onto -------------------------------
@@ -114,9 +39,6 @@ class DeviceBackend:
     def torch_device(self) -> str:
         """The PyTorch device the loaders place tensors on."""
         return self.name
-
-    def info(self) -> DeviceInfo:
-        return DeviceInfo(name=self.name, kind=self.kind, total_memory_mb=self.total_memory_mb)
 
     def budget_mb(self, threshold: float) -> int:
         return int(self.total_memory_mb * threshold)
@@ -146,8 +68,8 @@ class DeviceBackend:
 class CpuBackend(DeviceBackend):
     kind = "cpu"
 
-    def __init__(self, total_memory_mb: int | None = None):
-        super().__init__("cpu", total_memory_mb or system_memory_mb())
+    def __init__(self, total_memory_mb: int):
+        super().__init__("cpu", total_memory_mb)
 
 
 class CudaBackend(DeviceBackend):
@@ -233,19 +155,16 @@ class SimulatedBackend(DeviceBackend):
         return isinstance(exc, OutOfMemory) or super().is_out_of_memory(exc)
 
 
-def backend_for(name: str, total_memory_mb: int | None = None) -> DeviceBackend:
-    """The backend for a device string: ``cpu``, ``cuda:N`` or ``sim:N``."""
-    kind = _kind_of(name)
+def backend_for(
+    name: str, total_memory_mb: int, *, sim_load_mb_per_s: float = 0.0
+) -> DeviceBackend:
+    """The backend for a device string (``cpu``, ``cuda:N`` or ``sim:N``) of the given
+    total memory (``fleet.hardware.device_total_mb`` finds it on this machine)."""
+    kind = name.split(":", 1)[0]
     if kind == "cpu":
         return CpuBackend(total_memory_mb)
     if kind == "sim":
-        speed = settings.ZOO_SIM_LOAD_MB_PER_S
-        return SimulatedBackend(name, total_memory_mb or 24 * 1024, load_mb_per_s=speed)
+        return SimulatedBackend(name, total_memory_mb, load_mb_per_s=sim_load_mb_per_s)
     if kind == "cuda":
-        if not total_memory_mb:
-            found = {gpu.name: gpu for gpu in nvml_devices()}
-            if name not in found:
-                raise ValueError(f"no GPU {name} on this machine (NVML sees {sorted(found)})")
-            total_memory_mb = found[name].total_memory_mb
         return CudaBackend(name, total_memory_mb)
     raise ValueError(f"unknown device {name!r}: expected cpu, cuda:N or sim:N")

@@ -22,11 +22,12 @@ from typing import Any, Protocol
 
 from django.utils import timezone
 
+from fleet.models import EventCause, EventKind, ModelStatus
 from inference.devices import DeviceBackend, ceil_mb
 from inference.loaders.base import ImageLike, LoadedModel
 from inference.specs import ManagerSettings, ModelSpec
 from inference.state import StateSink
-from models_registry.models import EventCause, EventKind, EvictionPolicy, Loader, ModelStatus
+from models_registry.models import EvictionPolicy, Loader
 
 logger = logging.getLogger(__name__)
 

@@ -14,7 +14,7 @@ from django.db import models
 from django.db.models import Q
 from django.utils import timezone
 
-from models_registry.models import Device
+from fleet.models import Device
 
 
 class WorkStatus(models.TextChoices):

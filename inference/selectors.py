@@ -10,6 +10,8 @@ from datetime import datetime
 
 from django.db.models import Prefetch, QuerySet
 
+from fleet.models import Device, ModelState, ModelStatus
+from fleet.selectors import counted_mb, heartbeat_cutoff, live_devices
 from inference.models import (
     Detection,
     EnrichmentBatch,
@@ -18,8 +20,7 @@ from inference.models import (
     InferenceRequest,
     WorkStatus,
 )
-from models_registry.models import Device, ModelState, ModelStatus, TriggerRule
-from models_registry.selectors import counted_mb, heartbeat_cutoff, live_devices
+from models_registry.models import TriggerRule
 
 
 @dataclass(frozen=True)

@@ -454,7 +454,8 @@ def model_unload_dispatch(*, model_name: str, wait_s: float) -> list[Any]:
 def selection_warm(*, previous: ModelEntry | None, entry: ModelEntry) -> None:
     """Load a task's newly selected model on a worker when the old one was loaded, or
     when warmup is on (the document's "model selection change" loading trigger)."""
-    from models_registry.selectors import inference_settings, is_loaded
+    from fleet.selectors import is_loaded
+    from models_registry.selectors import inference_settings
 
     if entry.loader in NOT_LOCAL or (previous is not None and previous.pk == entry.pk):
         return

@@ -17,10 +17,10 @@ from typing import Any
 
 from django.db import close_old_connections, connection
 
+from fleet import services as fleet_services
+from fleet.models import Device, ModelState
 from inference.devices import DeviceBackend
 from inference.specs import ModelSpec
-from models_registry import services
-from models_registry.models import Device, ModelState
 
 logger = logging.getLogger(__name__)
 
@@ -66,7 +66,7 @@ class DatabaseStateSink(StateSink):
         device: Device | None = None,
         flush_interval: float = 0.5,
     ):
-        self.device = device or services.device_register(
+        self.device = device or fleet_services.device_register(
             host=host or socket.gethostname(),
             name=backend.name,
             kind=backend.kind,
@@ -113,7 +113,7 @@ class DatabaseStateSink(StateSink):
         duration_s: float | None = None,
         cause: str = "",
     ) -> None:
-        services.model_event_record(
+        fleet_services.model_event_record(
             device_id=self.device.pk,
             model_id=spec.id,
             model_name=spec.name,
@@ -137,7 +137,7 @@ class DatabaseStateSink(StateSink):
         self.flush()
 
     def _write(self, model_id: int, fields: dict[str, Any]) -> None:
-        services.model_state_write(device_id=self.device.pk, model_id=model_id, **fields)
+        fleet_services.model_state_write(device_id=self.device.pk, model_id=model_id, **fields)
 
     def _run(self) -> None:
         while not self._stopped:

@@ -17,11 +17,11 @@ import time
 from django.conf import settings
 from django.db import close_old_connections, connection
 
+from fleet import services as fleet_services
 from inference import services as services_inference
 from inference.zoo import model_zoo
 from latency import services as services_latency
 from latency.recorder import LatencyRecorder
-from models_registry import services
 
 logger = logging.getLogger(__name__)
 
@@ -58,7 +58,9 @@ class Heartbeat:
     def _run(self) -> None:
         while not self._stop.wait(self.interval):
             try:
-                if not services.device_heartbeat(device_id=self.device_id, worker=self.worker):
+                if not fleet_services.device_heartbeat(
+                    device_id=self.device_id, worker=self.worker
+                ):
                     logger.error("Device taken over by another worker; stopping")
                     os._exit(3)  # a worker that lost its device must not keep loading
                 model_zoo.manager.reap()
@@ -78,7 +80,7 @@ class Heartbeat:
         ):
             self._pruned_at = now
             services_latency.samples_prune()
-            services.events_prune()
+            fleet_services.events_prune()
 
 
 _heartbeat: Heartbeat | None = None

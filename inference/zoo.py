@@ -27,13 +27,14 @@ from typing import Any
 
 from django.conf import settings
 
-from inference.devices import DeviceBackend, backend_for, probe_default_device
+from fleet import services as fleet_services
+from fleet.hardware import device_total_mb, probe_default_device
+from fleet.models import Device
+from inference.devices import DeviceBackend, backend_for
 from inference.loaders.base import ImageLike
 from inference.manager import InferenceHook, Lease, Loaderfn, LoadHook, ModelManager
 from inference.specs import ModelSpec, SpecSource
 from inference.state import DatabaseStateSink
-from models_registry import services
-from models_registry.models import Device
 
 
 class AsyncModel:
@@ -52,6 +53,18 @@ class AsyncModel:
 
     async def predict(self, image: ImageLike, **options: Any) -> dict[str, Any]:
         return await asyncio.to_thread(self._lease.predict, image, **options)
+
+
+def device_backend(device: str = "", total_memory_mb: int | None = None) -> DeviceBackend:
+    """The backend for a device of this machine, without touching it.
+
+    ``device`` defaults to ``ZOO_WORKER_DEVICE``, else the probe's default device; its
+    memory to ``ZOO_DEVICE_TOTAL_MEMORY_MB``, else what this machine has. Raises
+    ``ValueError`` for a device string that names no device here.
+    """
+    name = device or settings.ZOO_WORKER_DEVICE or probe_default_device().name
+    total = total_memory_mb or settings.ZOO_DEVICE_TOTAL_MEMORY_MB or device_total_mb(name)
+    return backend_for(name, total, sim_load_mb_per_s=settings.ZOO_SIM_LOAD_MB_PER_S)
 
 
 class ModelZoo:
@@ -83,9 +96,7 @@ class ModelZoo:
         with self._lock:
             if self._manager is not None:
                 raise RuntimeError(f"already serving {self._manager.backend.name}")
-            name = device or settings.ZOO_WORKER_DEVICE or probe_default_device().name
-            total = total_memory_mb or settings.ZOO_DEVICE_TOTAL_MEMORY_MB or None
-            backend: DeviceBackend = backend_for(name, total)
+            backend = device_backend(device or "", total_memory_mb)
             specs = SpecSource()
             self.worker = worker_id or new_worker_id(worker or "zoo")
             claimed = claim_device(backend, self.worker, specs.settings().offload_threshold)
@@ -145,7 +156,7 @@ class ModelZoo:
                 self._manager.close()
             if self._sink is not None:
                 self._sink.stop()
-                services.device_release(device_id=self._sink.device.pk, worker=self.worker)
+                fleet_services.device_release(device_id=self._sink.device.pk, worker=self.worker)
             self._manager = None
             self._sink = None
 
@@ -172,11 +183,11 @@ def claim_device(backend: DeviceBackend, worker: str, threshold: float) -> Devic
         "worker": worker,
         "stale_after_s": settings.ZOO_WORKER_HEARTBEAT_TIMEOUT_S,
     }
-    claimed = services.device_claim(**fields)
+    claimed = fleet_services.device_claim(**fields)
     if claimed is None:
         holder = Device.objects.get(host=host, name=backend.name).worker
         if not _alive_here(holder, host):
-            claimed = services.device_claim(**fields, take_over=True)
+            claimed = fleet_services.device_claim(**fields, take_over=True)
     if claimed is None:
         raise DeviceBusy(
             f"{backend.name} on {host} is served by {holder}; stop it or use another device"

@@ -28,7 +28,7 @@ from prometheus_client.core import (
 from prometheus_client.registry import Collector
 
 if TYPE_CHECKING:
-    from models_registry.selectors import DeviceUsage
+    from fleet.selectors import DeviceUsage
 
 # Upper bounds (seconds) of the latency histograms: inferences sit in the low buckets,
 # model loads in the high ones.
@@ -53,8 +53,8 @@ class ModelZooCollector(Collector):
     """Yields the model_zoo series from the database on every scrape."""
 
     def collect(self) -> Iterator[Metric]:
+        from fleet.selectors import device_usage, event_tallies
         from latency.selectors import latency_totals
-        from models_registry.selectors import device_usage, event_tallies
 
         yield from _histograms(latency_totals())
         yield from _event_counters(event_tallies())
@@ -100,7 +100,7 @@ def _histograms(totals: list[tuple[str, int, int, int, float]]) -> Iterator[Metr
 
 
 def _event_counters(tallies: list[tuple[str, str, str, int]]) -> Iterator[Metric]:
-    from models_registry.models import EventKind
+    from fleet.models import EventKind
 
     evictions = CounterMetricFamily(
         "model_zoo_evictions",

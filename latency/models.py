@@ -33,7 +33,7 @@ class LatencySample(models.Model):
         default=False, help_text="The call paid for a load (the model was not in memory)."
     )
     device = models.ForeignKey(
-        "models_registry.Device",
+        "fleet.Device",
         null=True,
         on_delete=models.DO_NOTHING,
         db_constraint=False,

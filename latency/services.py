@@ -18,11 +18,11 @@ from django.db import transaction
 from django.db.models import Q
 from django.utils import timezone
 
+from core.db import upsert_add
 from latency import sketch
 from latency.metrics import le_index
 from latency.models import LatencyRollup, LatencySample, LatencyTotal, SampleKind
 from models_registry.models import ModelEntry
-from zoo_project.db import upsert_add
 
 logger = logging.getLogger(__name__)
 

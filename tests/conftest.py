@@ -27,14 +27,14 @@ class Rig:
 
     def states(self) -> dict[str, tuple[str, int]]:
         """Database rows of this device: model name → (status, load_count)."""
-        from models_registry.models import ModelState
+        from fleet.models import ModelState
 
         self.sink.flush()
         rows = ModelState.objects.filter(device=self.sink.device)
         return {r.model.name: (r.status, r.load_count) for r in rows.select_related("model")}
 
     def events(self) -> list[tuple[str, str, str]]:
-        from models_registry.models import ModelEvent
+        from fleet.models import ModelEvent
 
         rows = ModelEvent.objects.filter(device=self.sink.device).order_by("id")
         return [(e.kind, e.model_name, e.reason) for e in rows]

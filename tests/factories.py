@@ -6,7 +6,8 @@ import factory
 from django.contrib.auth import get_user_model
 from django.utils import timezone
 
-from models_registry.models import Device, ModelEntry, ModelState, ModelStatus
+from fleet.models import Device, ModelState, ModelStatus
+from models_registry.models import ModelEntry
 
 
 class UserFactory(factory.django.DjangoModelFactory):

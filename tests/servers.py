@@ -141,7 +141,7 @@ def worker_process(device: str, *, total_memory_mb: int = 8192, **env: str) -> I
 
     Yields the process; waits until its device heartbeats in the test database.
     """
-    from models_registry.models import Device
+    from fleet.models import Device
 
     previous = Device.objects.filter(name=device).values_list("worker", flat=True).first()
     log = open(ROOT / "var" / f"test-worker-{device.replace(':', '-')}.log", "ab")  # noqa: SIM115

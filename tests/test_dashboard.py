@@ -11,10 +11,12 @@ import pytest
 from django.test import Client
 from django.utils import timezone
 
+from fleet import services as fleet_services
+from fleet.models import ModelStatus
 from latency import services as latency_services
 from latency.models import SampleKind
 from latency.services import Sample
-from models_registry.models import ModelEntry, ModelStatus, Task
+from models_registry.models import ModelEntry, Task
 from tests.factories import DeviceFactory, ModelStateFactory, UserFactory
 
 
@@ -174,9 +176,7 @@ def test_an_empty_window_says_so_and_bad_choices_fall_back_to_defaults(browser):
 
 
 def test_recent_events_are_listed(browser):
-    from models_registry import services
-
-    services.model_event_record(
+    fleet_services.model_event_record(
         device_id=None, model_id=None, model_name="yolo11-face", kind="evict",
         reason="evicted yolo11-face (lru, idle 3 s, 200 MB) to fit vitpose-small",
     )  # fmt: skip

@@ -7,9 +7,10 @@ from datetime import timedelta
 import pytest
 from django.utils import timezone
 
+from fleet import services as fleet_services
+from fleet.models import Device, ModelState
 from inference.zoo import DeviceBusy, ModelZoo
-from models_registry import services
-from models_registry.models import Device, ModelEntry, ModelState
+from models_registry.models import ModelEntry
 from tests.factories import DeviceFactory, ModelStateFactory
 
 pytestmark = [pytest.mark.subprocess, pytest.mark.django_db]
@@ -59,19 +60,19 @@ def test_an_owner_on_another_host_is_refused_until_its_heartbeat_goes_stale():
         host="gpu-a", name="cuda:0", kind="cuda", total_memory_mb=24576, budget_mb=19660,
         stale_after_s=30,
     )  # fmt: skip
-    assert services.device_claim(worker="w1@gpu-b", **fields) is not None
+    assert fleet_services.device_claim(worker="w1@gpu-b", **fields) is not None
 
-    assert services.device_claim(worker="w2@gpu-c", **fields) is None
+    assert fleet_services.device_claim(worker="w2@gpu-c", **fields) is None
     Device.objects.filter(name="cuda:0").update(heartbeat_at=timezone.now() - timedelta(seconds=31))
-    assert services.device_claim(worker="w2@gpu-c", **fields) is not None
+    assert fleet_services.device_claim(worker="w2@gpu-c", **fields) is not None
     assert Device.objects.get(name="cuda:0").worker == "w2@gpu-c"
 
 
 def test_a_worker_that_lost_its_device_cannot_heartbeat_it():
     device = DeviceFactory(worker="new-owner")
 
-    assert services.device_heartbeat(device_id=device.pk, worker="old-owner") is False
-    assert services.device_heartbeat(device_id=device.pk, worker="new-owner") is True
+    assert fleet_services.device_heartbeat(device_id=device.pk, worker="old-owner") is False
+    assert fleet_services.device_heartbeat(device_id=device.pk, worker="new-owner") is True
 
 
 def test_a_clean_shutdown_lets_the_device_go_and_its_models_stop_counting(zoos, api):

@@ -5,7 +5,8 @@ from __future__ import annotations
 
 import pytest
 
-from models_registry.models import InferenceSettings, ModelEvent
+from fleet.models import ModelEvent
+from models_registry.models import InferenceSettings
 from tests.servers import wait_for, worker_process
 from tests.traffic import batch_document
 

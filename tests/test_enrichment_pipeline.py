@@ -11,11 +11,12 @@ import pytest
 from django.utils import timezone
 from PIL import Image
 
+from fleet.models import Device, ModelEvent
 from inference import selectors, services
 from inference.models import EnrichmentBatch, EnrichmentResult, WorkStatus
 from inference.services import FrameIn
 from inference.zoo import ModelZoo
-from models_registry.models import Device, InferenceSettings, ModelEvent
+from models_registry.models import InferenceSettings
 from tests.fakes import FakeLoader, missing_weights
 
 pytestmark = pytest.mark.subprocess

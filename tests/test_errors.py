@@ -4,6 +4,8 @@ from __future__ import annotations
 
 import pytest
 
+from fleet import selectors as fleet_selectors
+
 pytestmark = pytest.mark.django_db
 
 ZOO_GETS = [
@@ -49,12 +51,11 @@ def test_an_unknown_api_route_is_a_json_404(api):
 
 
 def test_an_unexpected_failure_is_a_json_500_without_a_stack_trace(api, monkeypatch):
-    from models_registry import selectors
 
     def explode():
         raise RuntimeError("secret internals")
 
-    monkeypatch.setattr(selectors, "management_status", explode)
+    monkeypatch.setattr(fleet_selectors, "management_status", explode)
 
     response = api.get("/api/models/status")
 

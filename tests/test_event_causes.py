@@ -6,8 +6,9 @@ from __future__ import annotations
 
 import pytest
 
+from fleet.models import EventTally, ModelEvent
 from inference.manager import ModelLoadFailed, ModelRefused
-from models_registry.models import EventTally, ModelEntry, ModelEvent
+from models_registry.models import ModelEntry
 from tests.fakes import missing_weights, oom
 
 pytestmark = pytest.mark.subprocess  # the manager's sink writes from its own thread

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import pytest
 
-from models_registry import services
+from fleet import services as fleet_services
 from models_registry.models import ModelEntry
 from tests.factories import DeviceFactory
 
@@ -15,7 +15,7 @@ URL = "/api/system/model-zoo/events"
 
 def _event(name: str, kind: str, reason: str, device=None) -> None:
     entry = ModelEntry.objects.get(name=name)
-    services.model_event_record(
+    fleet_services.model_event_record(
         device_id=device.pk if device else None,
         model_id=entry.pk,
         model_name=name,
@@ -109,21 +109,20 @@ def test_old_events_are_pruned_and_the_counters_do_not_go_down(db, settings):
 
     from django.utils import timezone
 
-    from models_registry import services
-    from models_registry.models import EventTally, ModelEvent
+    from fleet.models import EventTally, ModelEvent
 
     settings.ZOO_EVENT_RETENTION_DAYS = 30
     for _ in range(2):
-        services.model_event_record(
+        fleet_services.model_event_record(
             device_id=None, model_id=None, model_name="yolo11-face", kind="evict",
             reason="old", cause="make_room",
         )  # fmt: skip
     ModelEvent.objects.update(created_at=timezone.now() - timedelta(days=31))
-    services.model_event_record(
+    fleet_services.model_event_record(
         device_id=None, model_id=None, model_name="yolo11-face", kind="evict", reason="new",
         cause="make_room",
     )  # fmt: skip
 
-    assert services.events_prune() == 2
+    assert fleet_services.events_prune() == 2
     assert list(ModelEvent.objects.values_list("reason", flat=True)) == ["new"]
     assert EventTally.objects.get(model_name="yolo11-face", kind="evict").count == 3

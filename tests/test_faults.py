@@ -9,8 +9,9 @@ import signal
 
 import pytest
 
+from fleet.models import Device, ModelEvent, ModelState
 from inference.models import EnrichmentBatch, EnrichmentResult
-from models_registry.models import Device, InferenceSettings, ModelEvent, ModelState
+from models_registry.models import InferenceSettings
 from tests.servers import stop_process_group, wait_for, worker_process
 from tests.traffic import assert_complete, peak_held, submit
 

@@ -4,7 +4,8 @@ from __future__ import annotations
 
 import pytest
 
-from models_registry.models import ModelEntry, ModelStatus
+from fleet.models import ModelStatus
+from models_registry.models import ModelEntry
 from tests.factories import DeviceFactory, ModelStateFactory
 
 pytestmark = pytest.mark.django_db

@@ -19,11 +19,12 @@ from hypothesis.stateful import (
     run_state_machine_as_test,
 )
 
+from fleet.models import LEGAL_TRANSITIONS, ModelState, ModelStatus
 from inference.devices import SimulatedBackend
 from inference.manager import ManagerError, ModelManager
 from inference.specs import ManagerSettings
 from inference.state import DatabaseStateSink
-from models_registry.models import LEGAL_TRANSITIONS, ModelEntry, ModelState, ModelStatus
+from models_registry.models import ModelEntry
 from tests.fakes import DictSpecs, FakeLoader, missing_weights
 
 pytestmark = pytest.mark.subprocess

@@ -9,11 +9,12 @@ import pytest
 from django.utils import timezone
 from prometheus_client.parser import text_string_to_metric_families
 
+from fleet import services as fleet_services
+from fleet.models import EventCause, EventKind, ModelStatus
 from latency import services
 from latency.models import SampleKind
 from latency.services import Sample
-from models_registry import services as registry_services
-from models_registry.models import EventCause, EventKind, ModelEntry, ModelStatus
+from models_registry.models import ModelEntry
 from tests.factories import DeviceFactory, ModelStateFactory
 
 MB = 1024 * 1024
@@ -31,7 +32,7 @@ def scrape(api) -> dict[tuple[str, tuple[tuple[str, str], ...]], float]:
 
 
 def event(model: ModelEntry, kind: str, cause: str) -> None:
-    registry_services.model_event_record(
+    fleet_services.model_event_record(
         device_id=None, model_id=model.pk, model_name=model.name, kind=kind, reason="", cause=cause
     )
 

@@ -5,9 +5,10 @@ from __future__ import annotations
 
 import pytest
 
+from fleet.models import Device, ModelState
+from fleet.selectors import counted_mb
 from latency.models import LatencySample, SampleKind
-from models_registry.models import Device, InferenceSettings, ModelState, Task
-from models_registry.selectors import counted_mb
+from models_registry.models import InferenceSettings, Task
 from tests.prometheus import PROMETHEUS, prometheus_binary, prometheus_server
 from tests.servers import http, needs_program, wait_for, web_server, worker_process
 from tests.traffic import image_b64

@@ -8,6 +8,7 @@ import threading
 import pytest
 from django.db import connection
 
+from fleet.models import ModelState
 from inference.manager import (
     ModelBusy,
     ModelDisabled,
@@ -15,7 +16,7 @@ from inference.manager import (
     ModelNotLocal,
     ModelRefused,
 )
-from models_registry.models import ModelEntry, ModelState
+from models_registry.models import ModelEntry
 from tests.fakes import missing_weights, oom
 
 pytestmark = pytest.mark.subprocess  # threads with their own database connections

@@ -6,9 +6,9 @@ import asyncio
 
 import pytest
 
+from fleet.models import ModelState
 from inference.manager import ModelLoadFailed
 from inference.zoo import ModelZoo
-from models_registry.models import ModelState
 from tests.fakes import FakeLoader, missing_weights
 
 pytestmark = pytest.mark.subprocess

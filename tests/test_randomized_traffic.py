@@ -13,8 +13,9 @@ import time
 
 import pytest
 
+from fleet.models import Device, ModelEvent, ModelState
 from inference.models import EnrichmentBatch
-from models_registry.models import Device, InferenceSettings, ModelEvent, ModelState
+from models_registry.models import InferenceSettings
 from tests.servers import ROOT, child_env, wait_for, worker_process
 from tests.traffic import peak_held, submit
 

@@ -9,9 +9,10 @@ from pathlib import Path
 
 import pytest
 
+from fleet.models import ModelState
 from inference.loaders import load_model
 from inference.manager import ModelLoadFailed
-from models_registry.models import ModelEntry, ModelState
+from models_registry.models import ModelEntry
 
 pytestmark = pytest.mark.subprocess  # the manager's sink writes from its own thread
 

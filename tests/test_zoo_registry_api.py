@@ -8,7 +8,8 @@ from datetime import timedelta
 import pytest
 from django.utils import timezone
 
-from models_registry.models import ModelEntry, ModelStatus
+from fleet.models import ModelStatus
+from models_registry.models import ModelEntry
 from tests.factories import DeviceFactory, ModelStateFactory
 
 pytestmark = pytest.mark.django_db

@@ -6,7 +6,8 @@ from datetime import datetime
 
 import pytest
 
-from models_registry.models import ModelEntry, ModelStatus
+from fleet.models import ModelStatus
+from models_registry.models import ModelEntry
 from models_registry.selectors import UI_ORDER
 from tests.factories import ModelStateFactory
 

@@ -24,6 +24,7 @@ from django.shortcuts import render
 from django.urls import reverse
 from django.views.decorators.http import require_GET, require_POST
 
+from fleet import selectors as fleet_selectors
 from inference import services as inference_services
 from inference.manager import NOT_LOCAL
 from latency import selectors as latency_selectors
@@ -80,7 +81,7 @@ def dashboard(request: HttpRequest) -> HttpResponse:
     if not may_read(request):
         return redirect_to_login(request.get_full_path())
     since, bucket, choice_errors = _latency_choices(request)
-    snapshot = selectors.zoo_compact_status()
+    snapshot = fleet_selectors.zoo_compact_status()
     tasks = selectors.tasks_with_options()
     task_views = _task_views(tasks)
     models = list(ModelEntry.objects.order_by("name").values_list("name", flat=True))
@@ -96,14 +97,14 @@ def dashboard(request: HttpRequest) -> HttpResponse:
             bucket_seconds=bucket,
         )
     context = {
-        "devices": selectors.device_usage(),
+        "devices": fleet_selectors.device_usage(),
         "budget": snapshot.budget,
         "groups": [  # (category, [(row, what its status means)])
             (category, [(row, STATUS_WORDS.get(row.status, "")) for row in rows])
             for category, rows in itertools.groupby(snapshot.rows, key=lambda r: r.ui_category)
         ],
         "tasks": task_views,
-        "validation": selectors.budget_validation(tasks=tasks),
+        "validation": fleet_selectors.budget_validation(tasks=tasks),
         "confirm": _confirm_request(request, task_views),
         "history": history,
         "chart": history_chart(history) if history else None,
@@ -114,7 +115,7 @@ def dashboard(request: HttpRequest) -> HttpResponse:
         "windows": WINDOWS,
         "buckets": BUCKETS,
         "choice_errors": choice_errors,
-        "events": list(selectors.model_events()[:12]),
+        "events": list(fleet_selectors.model_events()[:12]),
         "is_staff": request.user.is_staff,
         "not_local": NOT_LOCAL,
         "refresh_s": REFRESH_S,
@@ -143,7 +144,7 @@ def _latency_choices(request: HttpRequest) -> tuple[int, int, list[str]]:
     return chosen[0], chosen[1], errors
 
 
-def _busiest_model(rows: list[selectors.ZooModelRow]) -> str:
+def _busiest_model(rows: list[fleet_selectors.ZooModelRow]) -> str:
     """The model shown first: the most recently used one, else the first."""
     used = [(row.last_used_at, row.name) for row in rows if row.last_used_at is not None]
     if used:
@@ -153,13 +154,13 @@ def _busiest_model(rows: list[selectors.ZooModelRow]) -> str:
 
 def _task_views(tasks: list[Task]) -> list[TaskView]:
     """Each task's options, each saying whether selecting it would fit (in memory)."""
-    device, row = selectors.primary_device(), selectors.inference_settings()
+    device, row = fleet_selectors.primary_device(), selectors.inference_settings()
     views = []
     for task in tasks:
         options = []
         for option in task.task_options.all():
             model = option.model
-            check = selectors.budget_validation(
+            check = fleet_selectors.budget_validation(
                 selection={task.name: model}, tasks=tasks, device=device, row=row
             )
             # The last warning is the document's generic advice; the others say why.
@@ -203,7 +204,7 @@ def select(request: HttpRequest) -> HttpResponseBase:
     if entry is None:
         messages.error(request, f"{model_name!r} is not an option of {task_type!r}.")
         return _back()
-    check = selectors.budget_validation(selection={task_type: entry})
+    check = fleet_selectors.budget_validation(selection={task_type: entry})
     if not check["valid"] and not confirmed:
         query = urlencode({"confirm_task": task_type, "confirm_model": model_name})
         return HttpResponseRedirect(f"{reverse('dashboard')}?{query}#tasks")

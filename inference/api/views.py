@@ -16,6 +16,7 @@ from rest_framework.request import Request
 from rest_framework.response import Response
 from rest_framework.views import APIView
 
+from fleet import selectors as fleet_selectors
 from inference import selectors, services
 from inference.api.serializers import (
     BatchAcceptedSerializer,
@@ -259,7 +260,7 @@ class ModelControlView(APIView):
         if entry.loader in NOT_LOCAL:
             raise ApiError(f"Model '{model_name}' runs outside this service", 409)
         finished = self._load(entry) if self.action == "load" else self._unload(entry)
-        row = registry_selectors.model_row(name=model_name)
+        row = fleet_selectors.model_row(name=model_name)
         code = status.HTTP_200_OK if finished else status.HTTP_202_ACCEPTED
         return Response(ZooModelSerializer(row).data, status=code)
 
@@ -289,7 +290,7 @@ class ModelControlView(APIView):
             wait_s + 5,
         )
         if outcome is None:
-            row = registry_selectors.model_row(name=entry.name)
+            row = fleet_selectors.model_row(name=entry.name)
             held = row.load_count if row else 0
             raise ApiError(
                 f"{entry.name} is in use ({held} lease(s)); it is unloaded only once released",

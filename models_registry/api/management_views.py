@@ -10,6 +10,7 @@ from rest_framework.request import Request
 from rest_framework.response import Response
 from rest_framework.views import APIView
 
+from fleet import selectors as fleet_selectors
 from inference.services import selection_warm
 from models_registry import selectors, services
 from models_registry.api.errors import ApiError
@@ -42,7 +43,7 @@ class ConfigView(ManagementView):
     )
     def get(self, request: Request) -> Response:
         query_params(request)
-        return Response(ManagementConfigSerializer(selectors.management_config()).data)
+        return Response(ManagementConfigSerializer(fleet_selectors.management_config()).data)
 
 
 class StatusView(ManagementView):
@@ -54,7 +55,7 @@ class StatusView(ManagementView):
     )
     def get(self, request: Request) -> Response:
         query_params(request)
-        return Response(ManagementStatusSerializer(selectors.management_status()).data)
+        return Response(ManagementStatusSerializer(fleet_selectors.management_status()).data)
 
 
 class SelectView(ManagementView):
@@ -126,4 +127,4 @@ class ValidateView(ManagementView):
     )
     def post(self, request: Request) -> Response:
         query_params(request)
-        return Response(BudgetValidationSerializer(selectors.budget_validation()).data)
+        return Response(BudgetValidationSerializer(fleet_selectors.budget_validation()).data)

@@ -9,7 +9,7 @@ from typing import Any
 
 from rest_framework import serializers
 
-from models_registry.models import EventKind, ModelEvent, ModelStatus
+from fleet.models import EventKind, ModelEvent, ModelStatus
 
 
 class StrictSerializer(serializers.Serializer):

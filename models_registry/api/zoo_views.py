@@ -9,7 +9,8 @@ from rest_framework.request import Request
 from rest_framework.response import Response
 from rest_framework.views import APIView
 
-from models_registry import selectors
+from fleet import selectors as fleet_selectors
+from fleet.models import EventKind
 from models_registry.api.errors import ApiError
 from models_registry.api.params import int_param, query_params
 from models_registry.api.serializers import (
@@ -20,7 +21,6 @@ from models_registry.api.serializers import (
     ZooModelSerializer,
     ZooRegistrySerializer,
 )
-from models_registry.models import EventKind
 
 ZOO_TAG = ["Model Zoo"]
 NON_EMPTY = {"type": "string", "minLength": 1}
@@ -41,7 +41,7 @@ class ZooRegistryView(ZooView):
     )
     def get(self, request: Request) -> Response:
         query_params(request)
-        return Response(ZooRegistrySerializer(selectors.zoo_snapshot()).data)
+        return Response(ZooRegistrySerializer(fleet_selectors.zoo_snapshot()).data)
 
 
 class ZooModelDetailView(ZooView):
@@ -58,7 +58,7 @@ class ZooModelDetailView(ZooView):
     )
     def get(self, request: Request, model_name: str) -> Response:
         query_params(request)
-        row = selectors.zoo_model_row(name=model_name)
+        row = fleet_selectors.zoo_model_row(name=model_name)
         if row is None:
             raise ApiError(f"Model '{model_name}' not found in registry", 404)
         return Response(ZooModelSerializer(row).data)
@@ -78,7 +78,7 @@ class ZooStatusView(ZooView):
     )
     def get(self, request: Request) -> Response:
         query_params(request)
-        return Response(ZooCompactStatusSerializer(selectors.zoo_compact_status()).data)
+        return Response(ZooCompactStatusSerializer(fleet_selectors.zoo_compact_status()).data)
 
 
 class EventCursor(CursorPagination):
@@ -118,7 +118,7 @@ class ZooEventsView(ZooView):
         if "limit" in params:
             int_param(params, "limit", default=50, minimum=1, maximum=500)
         paginator = EventCursor()
-        events = selectors.model_events(model=params.get("model"), kind=kind)
+        events = fleet_selectors.model_events(model=params.get("model"), kind=kind)
         try:
             page = paginator.paginate_queryset(events, request, view=self)
         except NotFound:  # DRF's word for a cursor it cannot decode: bad input, not absence

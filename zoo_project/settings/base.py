@@ -76,8 +76,9 @@ INSTALLED_APPS = [
     "drf_spectacular",
     "drf_spectacular_sidecar",
     "models_registry",
-    "inference",
+    "fleet",
     "latency",
+    "inference",
 ]
 
 MIDDLEWARE = [

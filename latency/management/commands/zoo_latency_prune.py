@@ -8,8 +8,8 @@ from typing import Any
 from django.conf import settings
 from django.core.management.base import BaseCommand
 
+from fleet import services as fleet_services
 from latency import services
-from models_registry import services as registry_services
 
 
 class Command(BaseCommand):
@@ -22,7 +22,7 @@ class Command(BaseCommand):
             f"{settings.ZOO_LATENCY_RAW_RETENTION_DAYS} days) and {deleted['rollups']} "
             "roll-ups."
         )
-        events = registry_services.events_prune()
+        events = fleet_services.events_prune()
         self.stdout.write(
             f"Deleted {events} decision-log entries (older than "
             f"{settings.ZOO_EVENT_RETENTION_DAYS} days)."

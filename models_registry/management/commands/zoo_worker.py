@@ -15,8 +15,6 @@ from django.conf import settings
 from django.core.management.base import BaseCommand, CommandError, CommandParser
 from django.db import connections
 
-from inference.devices import backend_for
-
 
 class Command(BaseCommand):
     help = "Run a Celery worker bound to one device (cpu, cuda:N or sim:N)."
@@ -32,15 +30,14 @@ class Command(BaseCommand):
         parser.add_argument("--loglevel", default="INFO")
 
     def handle(self, *args: Any, **options: Any) -> None:
-        from inference.devices import probe_default_device
         from inference.specs import SpecSource
         from inference.worker import queue_for
-        from inference.zoo import DeviceBusy, claim_device, new_worker_id
+        from inference.zoo import DeviceBusy, claim_device, device_backend, new_worker_id
         from zoo_project.celery import app
 
-        device = options["device"] or settings.ZOO_WORKER_DEVICE or probe_default_device().name
         try:
-            backend = backend_for(device, options["total_memory_mb"] or None)  # touches nothing
+            backend = device_backend(options["device"], options["total_memory_mb"] or None)
+            device = backend.name
         except ValueError as exc:
             raise CommandError(str(exc)) from exc
         # Claim the device here, before any child exists, so a second worker for the same

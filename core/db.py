@@ -1,4 +1,4 @@
-"""Database helpers shared by the apps."""
+"""Database helpers shared by the apps (imports no app: every layer may use it)."""
 
 from __future__ import annotations
 

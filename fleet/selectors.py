@@ -1,0 +1,438 @@
+"""Read-side queries of the runtime truth, joined with the catalog where a document
+needs both: each model's state over live devices, the zoo's budget, the Model
+Management API's status and budget validation, the decision log, device usage.
+
+Every function here runs a fixed number of queries, whatever the number of models:
+the status endpoints are polled every few seconds by dashboards.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Iterable
+from dataclasses import dataclass
+from datetime import datetime, timedelta
+
+from django.conf import settings
+from django.db.models import QuerySet
+from django.utils import timezone
+
+from fleet.hardware import DeviceInfo, probe_default_device
+from fleet.models import Device, EventTally, ModelEvent, ModelState, ModelStatus
+from models_registry.models import InferenceSettings, ModelEntry, Task
+from models_registry.selectors import (
+    UI_CATEGORIES,
+    UI_ORDER,
+    UI_OTHER,
+    gb,
+    inference_document,
+    inference_settings,
+    option_document,
+    tasks_with_options,
+    zoo_entries,
+    zoo_entry,
+)
+
+# When a model has states on several devices, the one to show: the most "alive" wins.
+_STATUS_RANK: dict[str, int] = {
+    ModelStatus.LOADED: 4,
+    ModelStatus.LOADING: 3,
+    ModelStatus.ERROR: 2,
+    ModelStatus.UNLOADED: 1,
+}
+_HOLDING = (ModelStatus.LOADED, ModelStatus.LOADING)
+
+
+@dataclass
+class ModelRuntime:
+    """A model's runtime state, summed over the devices of live workers.
+
+    ``held_mb`` is the memory counted against a budget while the model is loaded or
+    loading: the larger of the registry estimate and the measured size.
+    """
+
+    status: str = ModelStatus.UNLOADED
+    load_count: int = 0
+    held_mb: int = 0
+    measured_mb: int | None = None
+    last_used_at: datetime | None = None
+    available: bool = False
+    load_duration_s: float | None = None
+    last_error: str = ""
+
+
+def counted_mb(*, estimate_mb: int, measured_mb: int | None, on_cpu: bool) -> int:
+    """What a loaded (or loading) model counts against its device's budget: the larger
+    of the registry estimate and the measured size; nothing when it runs on the CPU."""
+    return 0 if on_cpu else max(estimate_mb, measured_mb or 0)
+
+
+def heartbeat_cutoff() -> datetime:
+    return timezone.now() - timedelta(seconds=settings.ZOO_WORKER_HEARTBEAT_TIMEOUT_S)
+
+
+def live_devices() -> list[Device]:
+    """Devices whose worker has heartbeated within the timeout."""
+    return list(Device.objects.filter(heartbeat_at__gte=heartbeat_cutoff()))
+
+
+def runtime_by_model(entries: Iterable[ModelEntry]) -> dict[int, ModelRuntime]:
+    """The runtime state of each given model, in one query.
+
+    Status, leases and held memory count only devices of live workers, so a dead
+    worker's models stop showing as loaded. ``available`` and ``last_used_at`` are
+    history and count every device.
+    """
+    by_id = {entry.pk: entry for entry in entries}
+    runtime = {pk: ModelRuntime() for pk in by_id}
+    cutoff = heartbeat_cutoff()
+    states = ModelState.objects.filter(model_id__in=by_id).values(
+        "model_id",
+        "status",
+        "load_count",
+        "measured_mb",
+        "loaded_at",
+        "last_used_at",
+        "load_duration_s",
+        "last_error",
+        "on_cpu_fallback",
+        "device__heartbeat_at",
+    )
+    for state in states:
+        info = runtime[state["model_id"]]
+        if state["loaded_at"] is not None:
+            info.available = True
+        if state["last_used_at"] and (
+            info.last_used_at is None or state["last_used_at"] > info.last_used_at
+        ):
+            info.last_used_at = state["last_used_at"]
+        heartbeat = state["device__heartbeat_at"]
+        if heartbeat is None or heartbeat < cutoff:
+            continue
+        if _STATUS_RANK[state["status"]] > _STATUS_RANK[info.status]:
+            info.status = state["status"]
+            info.load_duration_s = state["load_duration_s"]
+            info.measured_mb = state["measured_mb"]
+        if state["status"] == ModelStatus.ERROR and not info.last_error:
+            info.last_error = state["last_error"]
+        info.load_count += state["load_count"]
+        if state["status"] in _HOLDING:
+            info.held_mb += counted_mb(
+                estimate_mb=by_id[state["model_id"]].vram_mb,
+                measured_mb=state["measured_mb"],
+                on_cpu=state["on_cpu_fallback"],
+            )
+    for pk, entry in by_id.items():
+        if not entry.enabled:
+            runtime[pk].status = ModelStatus.DISABLED
+    return runtime
+
+
+@dataclass(frozen=True)
+class ZooBudget:
+    budget_mb: int
+    used_mb: int
+
+    @property
+    def available_mb(self) -> int:
+        return max(0, self.budget_mb - self.used_mb)
+
+
+def zoo_budget(runtime: dict[int, ModelRuntime], *, devices: int) -> ZooBudget:
+    """The zoo's pool: its cap on each live device (at least one), and what zoo models hold."""
+    cap = inference_settings().zoo_vram_budget_mb
+    return ZooBudget(
+        budget_mb=cap * max(1, devices),
+        used_mb=sum(info.held_mb for info in runtime.values()),
+    )
+
+
+def primary_device() -> DeviceInfo:
+    """The device the Model Management API reports on.
+
+    A live worker's device when one is registered (the truth of the machine that runs
+    the models), preferring the GPU with the most memory; else this machine's probe.
+    """
+    devices = live_devices()
+    if devices:
+        gpu_first = sorted(
+            devices, key=lambda d: (d.kind == "cuda", d.kind != "cpu", d.total_memory_mb)
+        )
+        best = gpu_first[-1]
+        return DeviceInfo(name=best.name, kind=best.kind, total_memory_mb=best.total_memory_mb)
+    return probe_default_device()
+
+
+def is_loaded(*, model_id: int) -> bool:
+    """Whether a live worker holds the model."""
+    return ModelState.objects.filter(
+        model_id=model_id, status=ModelStatus.LOADED, device__heartbeat_at__gte=heartbeat_cutoff()
+    ).exists()
+
+
+@dataclass(frozen=True)
+class ZooModelRow:
+    """A zoo model as both of the zoo API's lists show it."""
+
+    name: str
+    display_name: str
+    vram_mb: int
+    status: str
+    category: str
+    ui_category: str
+    enabled: bool
+    available: bool
+    path: str
+    load_count: int
+    last_used_at: datetime | None
+    last_error: str = ""
+
+
+@dataclass(frozen=True)
+class ZooSnapshot:
+    rows: list[ZooModelRow]
+    budget: ZooBudget
+    taken_at: datetime
+
+    @property
+    def loaded_count(self) -> int:
+        return sum(1 for row in self.rows if row.status == ModelStatus.LOADED)
+
+    @property
+    def disabled_count(self) -> int:
+        return sum(1 for row in self.rows if not row.enabled)
+
+
+def _zoo_row(entry: ModelEntry, info: ModelRuntime) -> ZooModelRow:
+    return ZooModelRow(
+        name=entry.name,
+        display_name=entry.display_name,
+        vram_mb=entry.vram_mb,
+        status=info.status,
+        category=entry.category,
+        ui_category=UI_CATEGORIES.get(entry.category, UI_OTHER) if entry.enabled else UI_OTHER,
+        enabled=entry.enabled,
+        available=info.available,
+        path=entry.path,
+        load_count=info.load_count,
+        last_used_at=info.last_used_at,
+        last_error=info.last_error,
+    )
+
+
+def zoo_snapshot() -> ZooSnapshot:
+    """Every zoo model with its runtime state and the zoo's budget, in registry order."""
+    entries = list(zoo_entries())
+    runtime = runtime_by_model(entries)
+    rows = [_zoo_row(entry, runtime[entry.pk]) for entry in entries]
+    budget = zoo_budget(runtime, devices=len(live_devices()))
+    return ZooSnapshot(rows=rows, budget=budget, taken_at=timezone.now())
+
+
+def zoo_compact_status() -> ZooSnapshot:
+    """The snapshot sorted for the UI: by category in the document's order, disabled last."""
+    snapshot = zoo_snapshot()
+    ordered = sorted(
+        snapshot.rows,
+        key=lambda row: (not row.enabled, UI_ORDER.index(row.ui_category)),
+    )  # sorted() is stable: registry order within a category
+    return ZooSnapshot(rows=ordered, budget=snapshot.budget, taken_at=snapshot.taken_at)
+
+
+def model_row(*, name: str) -> ZooModelRow | None:
+    """Any registry model (zoo or task option) in the zoo API's row shape."""
+    entry = ModelEntry.objects.filter(name=name).first()
+    if entry is None:
+        return None
+    return _zoo_row(entry, runtime_by_model([entry])[entry.pk])
+
+
+def zoo_model_row(*, name: str) -> ZooModelRow | None:
+    entry = zoo_entry(name=name)
+    if entry is None:
+        return None
+    return _zoo_row(entry, runtime_by_model([entry])[entry.pk])
+
+
+def management_config() -> dict[str, object]:
+    """``GET /api/models/config``: every task's options and selection, and the settings."""
+    device = primary_device()
+    models = {
+        task.name: {
+            "selected": task.selected.name if task.selected else None,
+            "options": {
+                option.model.name: option_document(option.model)
+                for option in task.task_options.all()
+            },
+        }
+        for task in tasks_with_options()
+    }
+    return {
+        "models": models,
+        "inference": inference_document(inference_settings()),
+        "cuda_available": device.cuda_available,
+        "total_vram_gb": gb(device.total_memory_mb),
+    }
+
+
+def management_status() -> dict[str, object]:
+    """``GET /api/models/status``: what is loaded for each task, and the device's memory.
+
+    A task shows its selected model if that is loaded, else the first of its loaded
+    options. The total counts every model held on the live devices, zoo models too.
+    """
+    device = primary_device()
+    tasks = tasks_with_options()
+    holding = ModelEntry.objects.filter(
+        states__status__in=_HOLDING, states__device__heartbeat_at__gte=heartbeat_cutoff()
+    ).distinct()
+    runtime = runtime_by_model(holding)
+    loaded: dict[str, object] = {}
+    for task in tasks:
+        candidates = [o.model for o in task.task_options.all() if o.model.pk in runtime]
+        candidates.sort(key=lambda entry: entry.pk != task.selected_id)
+        for entry in candidates:
+            info = runtime[entry.pk]
+            if info.status == ModelStatus.LOADED:
+                loaded[task.name] = {
+                    "model_id": entry.model_id or entry.name,
+                    "memory_usage_gb": gb(info.held_mb),
+                    "load_time": round(info.load_duration_s or 0.0, 3),
+                }
+                break
+    return {
+        "loaded_models": loaded,
+        "total_vram_allocated_gb": gb(sum(info.held_mb for info in runtime.values())),
+        "total_vram_available_gb": gb(device.total_memory_mb),
+        "cuda_available": device.cuda_available,
+        "device": device.name,
+    }
+
+
+def budget_validation(
+    *,
+    selection: dict[str, ModelEntry] | None = None,
+    tasks: list[Task] | None = None,
+    device: DeviceInfo | None = None,
+    row: InferenceSettings | None = None,
+) -> dict[str, object]:
+    """``POST /api/models/validate``: do the selected models fit, by the document's sums.
+
+    ``max_allowed_gb = total_vram_gb × offload_threshold``; the selection is valid when
+    the selected models' requirements add up to no more than that. ``selection`` replaces
+    the selection of the tasks it names (what-if, for "validate before select"); the
+    other arguments save queries when checking many selections.
+    """
+    device = device or primary_device()
+    row = row or inference_settings()
+    tasks = tasks_with_options() if tasks is None else tasks
+    chosen = {task.name: task.selected for task in tasks} | (selection or {})
+    total_gb = gb(device.total_memory_mb)
+    max_allowed = round(total_gb * row.offload_threshold, 2)
+    requirements: dict[str, object] = {}
+    warnings: list[str] = []
+    required = 0.0
+    for task in tasks:
+        entry = chosen.get(task.name)
+        if entry is None:
+            continue
+        need = gb(entry.vram_mb)
+        required += need
+        requirements[task.name] = {"model_name": entry.name, "vram_gb": need}
+        if need > row.max_memory_per_model:
+            warnings.append(
+                f"{entry.name} needs {need:.1f} GB, more than max_memory_per_model "
+                f"({row.max_memory_per_model:.1f} GB)"
+            )
+    required = round(required, 2)
+    valid = required <= max_allowed and not warnings
+    if required > total_gb:
+        warnings.insert(
+            0, f"Total required VRAM ({required:.1f} GB) exceeds available VRAM ({total_gb:.1f} GB)"
+        )
+    elif required > max_allowed:
+        warnings.insert(
+            0,
+            f"Total required VRAM ({required:.1f} GB) exceeds the allowed "
+            f"{row.offload_threshold:.0%} of available VRAM ({max_allowed:.1f} GB)",
+        )
+    if not valid:
+        warnings.append("Consider selecting smaller models or reducing simultaneous tasks")
+    return {
+        "valid": valid,
+        "total_vram_gb": total_gb,
+        "total_required_gb": required,
+        "threshold": row.offload_threshold,
+        "max_allowed_gb": max_allowed,
+        "model_requirements": requirements,
+        "warnings": warnings,
+    }
+
+
+def model_events(*, model: str | None = None, kind: str | None = None) -> QuerySet[ModelEvent]:
+    """The decision log, newest first, optionally for one model or one kind of event."""
+    events = ModelEvent.objects.select_related("device")
+    if model:
+        events = events.filter(model_name=model)
+    if kind:
+        events = events.filter(kind=kind)
+    return events.order_by("-created_at", "-id")
+
+
+def event_tallies() -> list[tuple[str, str, str, int]]:
+    """Every (model name, event kind, cause, count) ever logged."""
+    return list(
+        EventTally.objects.order_by("model_name", "kind", "cause").values_list(
+            "model_name", "kind", "cause", "count"
+        )
+    )
+
+
+@dataclass(frozen=True)
+class DeviceUsage:
+    """One live device: what its resident models hold, and how many are loaded.
+
+    ``used_mb`` is what admission counts (the larger of estimate and measurement per
+    model); ``estimate_mb`` and ``measured_mb`` are the two sums it is drawn from.
+    """
+
+    device: str
+    kind: str
+    total_memory_mb: int
+    budget_mb: int
+    used_mb: int
+    estimate_mb: int
+    measured_mb: int
+    loaded: int
+
+    @property
+    def used_percent(self) -> float:
+        return min(100.0, 100.0 * self.used_mb / self.budget_mb) if self.budget_mb else 0.0
+
+
+def device_usage() -> list[DeviceUsage]:
+    """Memory held and models loaded on each live device, in two queries."""
+    devices = {device.pk: device for device in live_devices()}
+    sums = {pk: {"used": 0, "estimate": 0, "measured": 0, "loaded": 0} for pk in devices}
+    states = ModelState.objects.filter(device_id__in=devices, status__in=_HOLDING).values_list(
+        "device_id", "status", "measured_mb", "on_cpu_fallback", "model__vram_mb"
+    )
+    for device_id, status, measured_mb, on_cpu, estimate_mb in states:
+        held = sums[device_id]
+        held["used"] += counted_mb(estimate_mb=estimate_mb, measured_mb=measured_mb, on_cpu=on_cpu)
+        if not on_cpu:
+            held["estimate"] += estimate_mb
+            held["measured"] += measured_mb or 0
+        held["loaded"] += status == ModelStatus.LOADED
+    return [
+        DeviceUsage(
+            device=str(device),
+            kind=device.kind,
+            total_memory_mb=device.total_memory_mb,
+            budget_mb=device.budget_mb,
+            used_mb=sums[pk]["used"],
+            estimate_mb=sums[pk]["estimate"],
+            measured_mb=sums[pk]["measured"],
+            loaded=sums[pk]["loaded"],
+        )
+        for pk, device in sorted(devices.items(), key=lambda item: str(item[1]))
+    ]
