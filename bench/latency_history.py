@@ -204,9 +204,9 @@ def history_race(rounds: int) -> dict[str, Any]:
 def recording_cost(calls: int, rounds: int) -> dict[str, Any]:
     """acquire → predict → release with and without the recorder's hook; flush cost."""
     from bench.swaps import _IMAGE, CountingLoader, MemorySink, StaticSpecs, zoo_specs
-    from inference.devices import SimulatedBackend
-    from inference.manager import ModelManager
-    from inference.specs import ManagerSettings
+    from inference.engine.devices import SimulatedBackend
+    from inference.engine.manager import ModelManager
+    from inference.engine.specs import ManagerSettings
     from latency.models import LatencySample
     from latency.recorder import LatencyRecorder
     from models_registry.models import ModelEntry

@@ -34,6 +34,7 @@ from pathlib import Path
 from typing import Any
 
 from bench.support import finish, setup_sqlite
+from inference.worker.specs import spec_of
 
 GOAL = 1.05
 
@@ -58,14 +59,13 @@ def _timed(call: Callable[[], Any], count: int) -> list[float]:
 def measure(model: str, rounds: int, calls: int) -> dict[str, Any]:
     from django.core.management import call_command
 
-    from inference.loaders import load_model
-    from inference.specs import ModelSpec
-    from inference.zoo import ModelZoo
+    from inference.engine.loaders import load_model
+    from inference.worker.zoo import ModelZoo
     from models_registry.models import Loader, ModelEntry
 
     call_command("zoo_bootstrap", "--only", model, verbosity=0, stderr=io.StringIO())
     entry = ModelEntry.objects.get(name=model)
-    spec = ModelSpec.from_entry(entry)
+    spec = spec_of(entry)
     image = _image()
 
     zoo = ModelZoo()

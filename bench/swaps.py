@@ -93,11 +93,11 @@ import numpy as np
 
 from bench.support import finish
 from fleet.models import EventKind
-from inference.devices import MB, SimulatedBackend
-from inference.loaders.base import ImageLike, LoadedModel
-from inference.manager import ModelManager
-from inference.specs import ManagerSettings, ModelSpec, UnknownModel
-from inference.state import StateSink
+from inference.engine.devices import MB, SimulatedBackend
+from inference.engine.loaders.base import ImageLike, LoadedModel
+from inference.engine.manager import ModelManager
+from inference.engine.sink import StateSink
+from inference.engine.specs import ManagerSettings, ModelSpec, UnknownModel
 from models_registry.catalog import TRIGGERS, ZOO_MODELS
 from models_registry.models import EvictionPolicy
 

@@ -11,7 +11,7 @@ from typing import Any
 
 def __getattr__(name: str) -> Any:
     if name == "model_zoo":
-        from inference.zoo import model_zoo
+        from inference.worker.zoo import model_zoo
 
         return model_zoo
     raise AttributeError(name)

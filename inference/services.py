@@ -26,7 +26,7 @@ from django.utils import timezone
 from PIL import Image
 
 from inference import selectors
-from inference.manager import NOT_LOCAL, ManagerError
+from inference.engine.manager import NOT_LOCAL, ManagerError
 from inference.models import (
     Detection,
     EnrichmentBatch,
@@ -94,7 +94,7 @@ def batch_dispatch(*, batch_id: uuid.UUID, previous: Any = None) -> bool:
     stays queued and the first worker to heartbeat sends it.
     """
     from inference.tasks import enrich_batch
-    from inference.worker import queue_for
+    from inference.worker.lifecycle import queue_for
 
     every_frame, by_label = selectors.trigger_table()
     labels = Detection.objects.filter(frame__batch_id=batch_id).values_list("label", flat=True)
@@ -356,7 +356,7 @@ def work_sweep() -> int:
 def inference_dispatch(*, request_id: uuid.UUID, model_name: str) -> bool:
     """Send an inference to the live worker best placed for its model (after commit)."""
     from inference.tasks import run_inference
-    from inference.worker import queue_for
+    from inference.worker.lifecycle import queue_for
 
     chosen = selectors.route([model_name])
     if chosen is None:
@@ -425,7 +425,7 @@ def inference_run(*, request_id: uuid.UUID | str, zoo: Any) -> str:
 def model_load_dispatch(*, model_name: str) -> Any:
     """Ask the best-placed live worker to load a model; its device, or None if no worker."""
     from inference.tasks import load_model
-    from inference.worker import queue_for
+    from inference.worker.lifecycle import queue_for
 
     chosen = selectors.route([model_name])
     if chosen is None:
@@ -438,7 +438,7 @@ def model_load_dispatch(*, model_name: str) -> Any:
 def model_unload_dispatch(*, model_name: str, wait_s: float) -> list[Any]:
     """Ask every live worker holding the model to unload it once released; their devices."""
     from inference.tasks import unload_model
-    from inference.worker import queue_for
+    from inference.worker.lifecycle import queue_for
 
     devices = selectors.devices_holding(model_name)
     queues = [queue_for(device.host, device.name) for device in devices]

@@ -14,9 +14,10 @@ from celery import shared_task
 from celery.signals import task_postrun, worker_process_init, worker_process_shutdown
 from django.conf import settings
 
-from inference import services, worker
-from inference.manager import ManagerError
-from inference.zoo import model_zoo
+from inference import services
+from inference.engine.manager import ManagerError
+from inference.worker import lifecycle
+from inference.worker.zoo import model_zoo
 
 logger = logging.getLogger(__name__)
 
@@ -33,19 +34,19 @@ def _serve_device(**_: Any) -> None:
     """In each pool child: bind to the worker's device (the parent never touches it)."""
     device = settings.ZOO_WORKER_DEVICE
     if device:
-        worker.start_serving(device, total_memory_mb=settings.ZOO_DEVICE_TOTAL_MEMORY_MB or None)
+        lifecycle.start_serving(device, total_memory_mb=settings.ZOO_DEVICE_TOTAL_MEMORY_MB or None)
 
 
 @worker_process_shutdown.connect
 def _release_device(**_: Any) -> None:
     if settings.ZOO_WORKER_DEVICE:
-        worker.stop_serving()
+        lifecycle.stop_serving()
 
 
 @task_postrun.connect
 def _store_latency(**_: Any) -> None:
     """A task's latency samples are stored before Celery acknowledges its message."""
-    worker.flush_latency()
+    lifecycle.flush_latency()
 
 
 @shared_task(name="zoo.load_model", **LOAD_LIMITS)

@@ -20,7 +20,7 @@ from datetime import UTC, datetime
 
 from django.db import DataError, IntegrityError, close_old_connections, connection
 
-from inference.specs import ModelSpec
+from inference.engine.specs import ModelSpec
 from latency import services
 from latency.models import SampleKind
 from latency.services import Sample

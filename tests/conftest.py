@@ -93,9 +93,9 @@ def live_device(db):
 @pytest.fixture
 def make_manager(django_db_serialized_rollback, transactional_db):
     """Build managers on simulated devices with the real database sink; stops them after."""
-    from inference.devices import SimulatedBackend
-    from inference.manager import ModelManager
-    from inference.state import DatabaseStateSink
+    from inference.engine.devices import SimulatedBackend
+    from inference.engine.manager import ModelManager
+    from inference.worker.state import DatabaseStateSink
     from tests.fakes import DictSpecs, FakeLoader
 
     built = []

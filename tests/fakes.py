@@ -7,10 +7,11 @@ import threading
 from dataclasses import replace
 from typing import Any
 
-from inference.devices import MB
-from inference.loaders.base import LoadedModel, LoadError, OutOfMemory
-from inference.manager import SpecProvider
-from inference.specs import ManagerSettings, ModelSpec
+from inference.engine.devices import MB
+from inference.engine.loaders.base import LoadedModel, LoadError, OutOfMemory
+from inference.engine.manager import SpecProvider
+from inference.engine.specs import ManagerSettings, ModelSpec
+from inference.worker.specs import spec_of
 from models_registry.models import ModelEntry
 
 
@@ -87,11 +88,11 @@ class DictSpecs(SpecProvider):
     """Specs from registry rows, held in memory so a test can flip them instantly."""
 
     def __init__(self, entries: list[ModelEntry], settings: ManagerSettings | None = None):
-        self.specs = {entry.name: ModelSpec.from_entry(entry) for entry in entries}
+        self.specs = {entry.name: spec_of(entry) for entry in entries}
         self.current = settings or ManagerSettings()
 
     def spec(self, name: str) -> ModelSpec:
-        from inference.specs import UnknownModel
+        from inference.engine.specs import UnknownModel
 
         if name not in self.specs:
             raise UnknownModel(name)

@@ -15,7 +15,7 @@ from fleet.models import Device, ModelEvent
 from inference import selectors, services
 from inference.models import EnrichmentBatch, EnrichmentResult, WorkStatus
 from inference.services import FrameIn
-from inference.zoo import ModelZoo
+from inference.worker.zoo import ModelZoo
 from models_registry.models import InferenceSettings
 from tests.fakes import FakeLoader, missing_weights
 

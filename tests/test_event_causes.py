@@ -7,7 +7,7 @@ from __future__ import annotations
 import pytest
 
 from fleet.models import EventTally, ModelEvent
-from inference.manager import ModelLoadFailed, ModelRefused
+from inference.engine.manager import ModelLoadFailed, ModelRefused
 from models_registry.models import ModelEntry
 from tests.fakes import missing_weights, oom
 

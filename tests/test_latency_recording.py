@@ -9,7 +9,7 @@ from datetime import UTC, datetime, timedelta
 import pytest
 from django.db import IntegrityError, connection
 
-from inference.specs import ModelSpec
+from inference.engine.specs import ModelSpec
 from latency import services
 from latency.models import LatencyRollup, LatencySample, LatencyTotal, SampleKind
 from latency.recorder import LatencyRecorder
@@ -20,7 +20,7 @@ from tests.servers import wait_for
 
 
 def spec_of(name: str) -> ModelSpec:
-    from inference.specs import SpecSource
+    from inference.worker.specs import SpecSource
 
     return SpecSource().spec(name)
 

@@ -26,8 +26,9 @@ from django.core.management import CommandError, call_command
 from PIL import Image
 
 from inference import bootstrap
-from inference.loaders import LoadError, load_model
-from inference.specs import ModelSpec
+from inference.engine.loaders import LoadError, load_model
+from inference.engine.specs import ModelSpec
+from inference.worker.specs import spec_of
 from models_registry.models import ModelEntry
 from tests.factories import ModelEntryFactory
 
@@ -419,7 +420,7 @@ def test_the_command_points_entries_at_the_checkpoints_it_built(checkpoint_dir: 
         entry = ModelEntry.objects.get(name=name)
         assert Path(entry.path).exists()
         assert Path(entry.path).resolve().is_relative_to(checkpoint_dir.resolve())
-        load_model(ModelSpec.from_entry(entry), "cpu").close()
+        load_model(spec_of(entry), "cpu").close()
     assert ModelEntry.objects.get(name="yolov8n").path == "/models/yolov8n.pt"
 
 
@@ -494,7 +495,7 @@ def test_an_operators_new_entry_is_built_by_its_loader_and_category(
     _bootstrap("--only", "dock-camera-classifier")
 
     entry = ModelEntry.objects.get(name="dock-camera-classifier")
-    _check_classification(load_model(ModelSpec.from_entry(entry), "cpu").predict(IMAGE))
+    _check_classification(load_model(spec_of(entry), "cpu").predict(IMAGE))
 
 
 # --- The migration --------------------------------------------------------------------------

@@ -20,10 +20,10 @@ from hypothesis.stateful import (
 )
 
 from fleet.models import LEGAL_TRANSITIONS, ModelState, ModelStatus
-from inference.devices import SimulatedBackend
-from inference.manager import ManagerError, ModelManager
-from inference.specs import ManagerSettings
-from inference.state import DatabaseStateSink
+from inference.engine.devices import SimulatedBackend
+from inference.engine.manager import ManagerError, ModelManager
+from inference.engine.specs import ManagerSettings
+from inference.worker.state import DatabaseStateSink
 from models_registry.models import ModelEntry
 from tests.fakes import DictSpecs, FakeLoader, missing_weights
 

@@ -10,8 +10,8 @@ import threading
 import pytest
 from django.db import connection
 
-from inference.manager import ManagerError
-from inference.zoo import ModelZoo
+from inference.engine.manager import ManagerError
+from inference.worker.zoo import ModelZoo
 from models_registry.models import InferenceSettings
 from tests.fakes import FakeLoader, missing_weights
 

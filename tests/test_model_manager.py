@@ -9,7 +9,7 @@ import pytest
 from django.db import connection
 
 from fleet.models import ModelState
-from inference.manager import (
+from inference.engine.manager import (
     ModelBusy,
     ModelDisabled,
     ModelLoadFailed,
@@ -205,7 +205,7 @@ def test_a_task_model_larger_than_the_device_budget_is_refused(make_manager):
 
 @pytest.mark.parametrize("big", ["xclip-base", "vehicle-damage-detection"])
 def test_with_cpu_fallback_a_too_large_model_runs_on_the_cpu(make_manager, big):
-    from inference.specs import ManagerSettings
+    from inference.engine.specs import ManagerSettings
 
     rig = make_manager(zoo(big), settings=ManagerSettings(cpu_fallback=True))
 
@@ -265,7 +265,7 @@ def test_pinned_models_stay_and_low_priority_goes_first(make_manager):
 
 
 def test_after_batch_unloads_a_model_when_its_batch_ends(make_manager):
-    from inference.specs import ManagerSettings
+    from inference.engine.specs import ManagerSettings
 
     rig = make_manager(zoo("yolo11-face"), settings=ManagerSettings(policy="after_batch"))
 
@@ -279,7 +279,7 @@ def test_after_batch_unloads_a_model_when_its_batch_ends(make_manager):
 
 
 def test_keep_alive_unloads_models_idle_too_long(make_manager):
-    from inference.specs import ManagerSettings
+    from inference.engine.specs import ManagerSettings
 
     now = [1000.0]
     rig = make_manager(
@@ -298,7 +298,7 @@ def test_keep_alive_unloads_models_idle_too_long(make_manager):
 
 
 def test_a_load_that_measures_past_the_room_left_is_undone(make_manager):
-    from inference.specs import ManagerSettings
+    from inference.engine.specs import ManagerSettings
 
     rig = make_manager(
         zoo("yolo11-face", "vitpose-small"),
@@ -320,7 +320,7 @@ def test_a_load_that_measures_past_the_room_left_is_undone(make_manager):
 
 
 def test_a_simulated_gpu_out_of_memory_is_reported_as_such(make_manager):
-    from inference.specs import ManagerSettings
+    from inference.engine.specs import ManagerSettings
 
     rig = make_manager(
         zoo("yolo11-face"), total_mb=100, settings=ManagerSettings(offload_threshold=5.0)

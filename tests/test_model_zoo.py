@@ -7,8 +7,8 @@ import asyncio
 import pytest
 
 from fleet.models import ModelState
-from inference.manager import ModelLoadFailed
-from inference.zoo import ModelZoo
+from inference.engine.manager import ModelLoadFailed
+from inference.worker.zoo import ModelZoo
 from tests.fakes import FakeLoader, missing_weights
 
 pytestmark = pytest.mark.subprocess

@@ -10,8 +10,8 @@ from pathlib import Path
 import pytest
 
 from fleet.models import ModelState
-from inference.loaders import load_model
-from inference.manager import ModelLoadFailed
+from inference.engine.loaders import load_model
+from inference.engine.manager import ModelLoadFailed
 from models_registry.models import ModelEntry
 
 pytestmark = pytest.mark.subprocess  # the manager's sink writes from its own thread

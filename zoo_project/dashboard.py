@@ -26,7 +26,7 @@ from django.views.decorators.http import require_GET, require_POST
 
 from fleet import selectors as fleet_selectors
 from inference import services as inference_services
-from inference.manager import NOT_LOCAL
+from inference.engine.manager import NOT_LOCAL
 from latency import selectors as latency_selectors
 from latency.charts import history_chart
 from latency.selectors import BUCKET_SECONDS, SINCE_MINUTES

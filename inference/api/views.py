@@ -25,7 +25,7 @@ from inference.api.serializers import (
     InferInSerializer,
     InferResultSerializer,
 )
-from inference.manager import NOT_LOCAL
+from inference.engine.manager import NOT_LOCAL
 from inference.models import InferenceRequest, WorkStatus
 from models_registry import selectors as registry_selectors
 from models_registry.api.errors import ApiError

@@ -78,7 +78,7 @@ def yolo_world_builder(names: list[str] | Callable[[], list[str]], filename: str
         from transformers import CLIPTextConfig, CLIPTextModelWithProjection
         from ultralytics import YOLO
 
-        from inference.loaders.ultralytics_loader import set_world_vocabulary
+        from inference.engine.loaders.ultralytics_loader import set_world_vocabulary
 
         tokenizer = tiny_clip_tokenizer()
         text_model = CLIPTextModelWithProjection(

@@ -14,8 +14,8 @@ from typing import Any
 from django.core.management.base import BaseCommand, CommandError, CommandParser
 from PIL import Image, UnidentifiedImageError
 
-from inference.manager import ManagerError
-from inference.specs import UnknownModel
+from inference.engine.manager import ManagerError
+from inference.engine.specs import UnknownModel
 
 
 def _option(text: str) -> tuple[str, Any]:
@@ -47,7 +47,7 @@ class Command(BaseCommand):
         parser.add_argument("--json", action="store_true", help="Print one JSON document only")
 
     def handle(self, *args: Any, **options: Any) -> None:
-        from inference.zoo import ModelZoo
+        from inference.worker.zoo import ModelZoo
 
         path = Path(options["image"])
         try:

@@ -30,9 +30,9 @@ class Command(BaseCommand):
         parser.add_argument("--loglevel", default="INFO")
 
     def handle(self, *args: Any, **options: Any) -> None:
-        from inference.specs import SpecSource
-        from inference.worker import queue_for
-        from inference.zoo import DeviceBusy, claim_device, device_backend, new_worker_id
+        from inference.worker.lifecycle import queue_for
+        from inference.worker.specs import SpecSource
+        from inference.worker.zoo import DeviceBusy, claim_device, device_backend, new_worker_id
         from zoo_project.celery import app
 
         try:

@@ -9,7 +9,7 @@ from typing import Any
 import numpy as np
 from PIL import Image
 
-from inference.specs import ModelSpec
+from inference.engine.specs import ModelSpec
 
 ImageLike = np.ndarray | Image.Image
 

@@ -19,7 +19,7 @@ from django.db import close_old_connections, connection
 
 from fleet import services as fleet_services
 from inference import services as services_inference
-from inference.zoo import model_zoo
+from inference.worker.zoo import model_zoo
 from latency import services as services_latency
 from latency.recorder import LatencyRecorder
 
@@ -116,7 +116,7 @@ def start_serving(device: str, *, total_memory_mb: int | None = None) -> None:
 def warm_up(host: str, device: str) -> list[str]:
     """With ``warmup_on_startup``, queue a load of each task's selected model on this
     worker's own queue (loads run as ordinary tasks, inside the budget, one at a time)."""
-    from inference.manager import NOT_LOCAL
+    from inference.engine.manager import NOT_LOCAL
     from inference.tasks import load_model
     from models_registry.models import InferenceSettings, ModelEntry
 

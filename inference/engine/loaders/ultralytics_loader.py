@@ -30,9 +30,9 @@ from typing import Any
 
 import numpy as np
 
-from inference.loaders.base import ImageLike, LoadedModel, LoadError, as_pil
-from inference.specs import ModelSpec
-from models_registry.models import Category
+from inference.engine.loaders.base import ImageLike, LoadedModel, LoadError, as_pil
+from inference.engine.specs import ModelSpec
+from inference.engine.vocabulary import Category
 
 logger = logging.getLogger(__name__)
 

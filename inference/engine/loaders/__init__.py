@@ -4,9 +4,9 @@ from __future__ import annotations
 
 from pathlib import Path
 
-from inference.loaders.base import ImageLike, LoadedModel, LoadError, OutOfMemory, as_pil
-from inference.specs import ModelSpec
-from models_registry.models import Loader
+from inference.engine.loaders.base import ImageLike, LoadedModel, LoadError, OutOfMemory, as_pil
+from inference.engine.specs import ModelSpec
+from inference.engine.vocabulary import Loader
 
 __all__ = ["ImageLike", "LoadError", "LoadedModel", "OutOfMemory", "as_pil", "load_model"]
 
@@ -15,11 +15,11 @@ def load_model(spec: ModelSpec, device: str) -> LoadedModel:
     """Load ``spec`` onto ``device`` (a PyTorch device string), or raise ``LoadError``
     with a reason that names the path."""
     if spec.loader == Loader.ULTRALYTICS:
-        from inference.loaders.ultralytics_loader import load
+        from inference.engine.loaders.ultralytics_loader import load
     elif spec.loader == Loader.TRANSFORMERS:
-        from inference.loaders.transformers_loader import load
+        from inference.engine.loaders.transformers_loader import load
     elif spec.loader == Loader.TORCH:
-        from inference.loaders.torch_loader import load
+        from inference.engine.loaders.torch_loader import load
     else:
         raise LoadError(f"{spec.name}: the {spec.loader} loader keeps nothing in this process")
     if not spec.path:

@@ -30,11 +30,12 @@ from django.conf import settings
 from fleet import services as fleet_services
 from fleet.hardware import device_total_mb, probe_default_device
 from fleet.models import Device
-from inference.devices import DeviceBackend, backend_for
-from inference.loaders.base import ImageLike
-from inference.manager import InferenceHook, Lease, Loaderfn, LoadHook, ModelManager
-from inference.specs import ModelSpec, SpecSource
-from inference.state import DatabaseStateSink
+from inference.engine.devices import DeviceBackend, backend_for
+from inference.engine.loaders.base import ImageLike
+from inference.engine.manager import InferenceHook, Lease, Loaderfn, LoadHook, ModelManager
+from inference.engine.specs import ModelSpec
+from inference.worker.specs import SpecSource
+from inference.worker.state import DatabaseStateSink
 
 
 class AsyncModel:

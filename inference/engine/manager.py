@@ -17,17 +17,14 @@ import threading
 import time
 from collections.abc import Callable
 from dataclasses import dataclass, field
-from datetime import datetime
+from datetime import UTC, datetime
 from typing import Any, Protocol
 
-from django.utils import timezone
-
-from fleet.models import EventCause, EventKind, ModelStatus
-from inference.devices import DeviceBackend, ceil_mb
-from inference.loaders.base import ImageLike, LoadedModel
-from inference.specs import ManagerSettings, ModelSpec
-from inference.state import StateSink
-from models_registry.models import EvictionPolicy, Loader
+from inference.engine.devices import DeviceBackend, ceil_mb
+from inference.engine.loaders.base import ImageLike, LoadedModel
+from inference.engine.sink import StateSink
+from inference.engine.specs import ManagerSettings, ModelSpec
+from inference.engine.vocabulary import EventCause, EventKind, EvictionPolicy, Loader, ModelStatus
 
 logger = logging.getLogger(__name__)
 
@@ -63,7 +60,7 @@ class ModelBusy(ManagerError):
 
 
 class SpecProvider(Protocol):
-    """Where the manager reads registry entries and settings (``specs.SpecSource``)."""
+    """Where the manager reads entries and settings (``inference.worker.specs.SpecSource``)."""
 
     def spec(self, name: str) -> ModelSpec: ...
 
@@ -169,7 +166,7 @@ class ModelManager:
         clock: Callable[[], float] = time.monotonic,
     ):
         if loader is None:
-            from inference.loaders import load_model
+            from inference.engine.loaders import load_model
 
             loader = load_model
         self.backend = backend
@@ -242,7 +239,7 @@ class ModelManager:
         return Lease(self, resident, cold=True)
 
     def _touch(self, resident: _Resident, batch: str | None) -> None:
-        resident.last_used_at = timezone.now()
+        resident.last_used_at = datetime.now(UTC)
         resident.last_used_mono = self._clock()
         if batch:
             resident.batches.add(batch)
@@ -374,7 +371,7 @@ class ModelManager:
             resident.model = model
             resident.status = ModelStatus.LOADED
             resident.measured_mb = measured
-            resident.loaded_at = timezone.now()
+            resident.loaded_at = datetime.now(UTC)
             resident.load_duration_s = duration
             self._touch(resident, None)
             self._measured[spec.name] = measured

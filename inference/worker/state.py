@@ -19,38 +19,11 @@ from django.db import close_old_connections, connection
 
 from fleet import services as fleet_services
 from fleet.models import Device, ModelState
-from inference.devices import DeviceBackend
-from inference.specs import ModelSpec
+from inference.engine.devices import DeviceBackend
+from inference.engine.sink import StateSink
+from inference.engine.specs import ModelSpec
 
 logger = logging.getLogger(__name__)
-
-
-class StateSink:
-    """The interface the manager writes through."""
-
-    def measured_sizes(self) -> dict[str, int]:
-        """Last measured size by model name, remembered across restarts."""
-        return {}
-
-    def transition(self, spec: ModelSpec, **fields: Any) -> None:
-        """A change of status (or of error), written before returning."""
-
-    def usage(self, spec: ModelSpec, load_count: int, last_used_at: datetime | None) -> None:
-        """Leases or last use changed; may be written a little later."""
-
-    def event(
-        self,
-        spec: ModelSpec,
-        kind: str,
-        reason: str,
-        memory_mb: int | None = None,
-        duration_s: float | None = None,
-        cause: str = "",
-    ) -> None:
-        """One entry of the decision log."""
-
-    def flush(self) -> None:
-        """Write whatever is pending."""
 
 
 class DatabaseStateSink(StateSink):

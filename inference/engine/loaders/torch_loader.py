@@ -27,9 +27,9 @@ from typing import Any
 
 import numpy as np
 
-from inference.loaders.base import ImageLike, LoadedModel, LoadError, as_pil
-from inference.specs import ModelSpec
-from models_registry.models import Category
+from inference.engine.loaders.base import ImageLike, LoadedModel, LoadError, as_pil
+from inference.engine.specs import ModelSpec
+from inference.engine.vocabulary import Category
 
 PROGRAM_NAME = "model.pt2"
 CONFIG_NAME = "config.json"

@@ -12,7 +12,7 @@ import threading
 import time
 from typing import Any
 
-from inference.loaders.base import OutOfMemory
+from inference.engine.loaders.base import OutOfMemory
 
 logger = logging.getLogger(__name__)
 

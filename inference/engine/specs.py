@@ -1,0 +1,44 @@
+"""What the manager knows of a registry entry and of the settings: plain, immutable
+copies. The manager runs in worker threads and must not hold ORM objects across them;
+``inference.worker.specs`` makes these from the database."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+from inference.engine.vocabulary import EvictionPolicy
+
+
+class UnknownModel(LookupError):
+    def __init__(self, name: str):
+        super().__init__(f"Model '{name}' not found in registry")
+
+
+@dataclass(frozen=True)
+class ModelSpec:
+    """A registry entry as the manager and the loaders see it."""
+
+    id: int
+    name: str
+    display_name: str
+    category: str
+    loader: str
+    path: str
+    model_id: str
+    vram_mb: int
+    in_zoo: bool
+    enabled: bool
+    disabled_reason: str = ""
+    pinned: bool = False
+    priority: int = 0
+
+
+@dataclass(frozen=True)
+class ManagerSettings:
+    """The inference settings the manager acts on."""
+
+    offload_threshold: float = 0.8
+    zoo_pool_mb: int = 1650
+    cpu_fallback: bool = False
+    policy: str = EvictionPolicy.LRU
+    keep_alive_s: float = 300.0
