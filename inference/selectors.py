@@ -2,11 +2,13 @@
 
 from __future__ import annotations
 
+import re
 import time
 import uuid
-from collections.abc import Iterable
+from collections.abc import Callable, Iterable
 from dataclasses import dataclass
 from datetime import datetime
+from typing import TypeVar
 
 from django.db.models import Prefetch, QuerySet
 
@@ -21,6 +23,13 @@ from inference.models import (
     WorkStatus,
 )
 from models_registry.models import TriggerRule
+
+T = TypeVar("T")
+
+
+def queue_for(host: str, device: str) -> str:
+    """The Celery queue of one device on one host: ``zoo.<host>.<device>``."""
+    return "zoo." + re.sub(r"[^A-Za-z0-9_-]+", "-", f"{host}.{device}")
 
 
 @dataclass(frozen=True)
@@ -140,18 +149,29 @@ def batch_document(batch: EnrichmentBatch) -> dict[str, object]:
     }
 
 
-def inference_wait(request_id: uuid.UUID, timeout_s: float) -> InferenceRequest | None:
-    """The request once a worker finished it, or None after ``timeout_s``."""
+def wait_for(read: Callable[[], T | None], timeout_s: float) -> T | None:
+    """Read the database until ``read()`` gives something, or None after ``timeout_s``
+    (polling at 20 ms, slowing to 250 ms: a fast answer is seen at once, a slow one
+    costs few queries)."""
     deadline = time.monotonic() + timeout_s
     delay = 0.02
     while True:
-        request = InferenceRequest.objects.filter(
-            pk=request_id, status__in=[WorkStatus.DONE, WorkStatus.FAILED]
-        ).first()
-        if request is not None or time.monotonic() >= deadline:
-            return request
+        value = read()
+        if value is not None or time.monotonic() >= deadline:
+            return value
         time.sleep(delay)
         delay = min(delay * 1.5, 0.25)
+
+
+def inference_finished(request_id: uuid.UUID | str) -> InferenceRequest | None:
+    """The request if a worker finished it (done or failed)."""
+    return InferenceRequest.objects.filter(
+        pk=request_id, status__in=[WorkStatus.DONE, WorkStatus.FAILED]
+    ).first()
+
+
+def inference_request(request_id: uuid.UUID | str) -> InferenceRequest | None:
+    return InferenceRequest.objects.filter(pk=request_id).first()
 
 
 def devices_holding(model_name: str) -> list[Device]:

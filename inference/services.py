@@ -1,5 +1,6 @@
-"""Write-side operations of the inference app: submitting, dispatching, claiming and
-running enrichment batches, and sweeping up work whose worker died.
+"""The web side of the inference app: submitting work and dispatching it to the worker
+best placed for it, explicit loads and unloads, selection warm-up, and sweeping up
+work whose worker died. What a worker does with a message is ``inference.run``'s.
 
 Nothing is lost: a batch is a row before it is a message. A message can be lost with
 its worker (or its broker); the sweeper, run by every live worker's heartbeat, sends
@@ -9,33 +10,37 @@ Running a batch twice is harmless: results already stored are kept and not recom
 
 from __future__ import annotations
 
-import io
 import logging
-import time
 import uuid
-from collections.abc import Callable
 from dataclasses import dataclass
 from datetime import timedelta
-from pathlib import Path
 from typing import Any
 
 from django.conf import settings
-from django.db import IntegrityError, transaction
+from django.db import transaction
 from django.db.models import Q
 from django.utils import timezone
-from PIL import Image
 
+from core.errors import Conflict, NotFound, ServiceError, Unavailable
+from fleet import selectors as fleet_selectors
+from fleet.selectors import is_loaded
 from inference import selectors
-from inference.engine.manager import NOT_LOCAL, ManagerError
+from inference.engine.manager import NOT_LOCAL
 from inference.models import (
     Detection,
     EnrichmentBatch,
-    EnrichmentResult,
     Frame,
     InferenceRequest,
     WorkStatus,
 )
-from models_registry.models import Category, ModelEntry
+from inference.tasks import enrich_batch as enrich_batch_task
+from inference.tasks import load_model as load_model_task
+from inference.tasks import run_inference as run_inference_task
+from inference.tasks import unload_model as unload_model_task
+from models_registry import selectors as registry_selectors
+from models_registry import services as registry_services
+from models_registry.models import ModelEntry, TaskType
+from models_registry.selectors import inference_settings
 
 logger = logging.getLogger(__name__)
 
@@ -93,9 +98,6 @@ def batch_dispatch(*, batch_id: uuid.UUID, previous: Any = None) -> bool:
     message was (or will be, at commit) sent; False when no worker is alive: the batch
     stays queued and the first worker to heartbeat sends it.
     """
-    from inference.tasks import enrich_batch
-    from inference.worker.lifecycle import queue_for
-
     every_frame, by_label = selectors.trigger_table()
     labels = Detection.objects.filter(frame__batch_id=batch_id).values_list("label", flat=True)
     wanted = set(every_frame).union(*(by_label.get(label, []) for label in set(labels)))
@@ -107,226 +109,10 @@ def batch_dispatch(*, batch_id: uuid.UUID, previous: Any = None) -> bool:
     )
     if not claimed:
         return False
-    queue = queue_for(chosen.device.host, chosen.device.name)
-    transaction.on_commit(lambda: enrich_batch.apply_async(args=[str(batch_id)], queue=queue))
+    queue = selectors.queue_for(chosen.device.host, chosen.device.name)
+    transaction.on_commit(lambda: enrich_batch_task.apply_async(args=[str(batch_id)], queue=queue))
     logger.info("Batch %s → %s (%d of its models there)", batch_id, queue, chosen.loaded)
     return True
-
-
-# --- Claiming and running ---------------------------------------------------------------
-
-
-def batch_claim(*, batch_id: uuid.UUID | str, device_id: int, worker: str) -> bool:
-    """Take a batch for this worker; False if it is finished or a live worker has it."""
-    with transaction.atomic():
-        batch = (
-            EnrichmentBatch.objects.select_for_update(of=("self",)).select_related("device")
-            .filter(pk=batch_id).first()
-        )  # fmt: skip
-        if batch is None or batch.status in (WorkStatus.DONE, WorkStatus.FAILED):
-            return False
-        if (
-            batch.status == WorkStatus.RUNNING
-            and batch.worker != worker
-            and selectors.owner_alive(batch.device, batch.worker)
-        ):
-            return False
-        if batch.attempts >= settings.ZOO_BATCH_MAX_ATTEMPTS:
-            batch.status = WorkStatus.FAILED
-            batch.error = f"gave up after {batch.attempts} attempts: the workers running it stopped"
-            batch.finished_at = timezone.now()
-            batch.save()
-            return False
-        batch.status = WorkStatus.RUNNING
-        batch.device_id = device_id
-        batch.worker = worker
-        batch.attempts += 1
-        batch.started_at = timezone.now()
-        batch.save()
-        return True
-
-
-@dataclass(frozen=True)
-class WorkItem:
-    frame: Frame
-    detection: Detection | None
-
-
-def _plan(batch_id: uuid.UUID) -> tuple[dict[str, list[WorkItem]], dict[str, str]]:
-    """Model → the frames and detections it must see, grouped so each model is loaded
-    once per batch. All-frames models first, then per-label models in trigger order;
-    OCR models after the detectors whose boxes they read. Also each model's category."""
-    every_frame, by_label = selectors.trigger_table()
-    frames = list(
-        Frame.objects.filter(batch_id=batch_id).order_by("index").prefetch_related("detections")
-    )
-    plan: dict[str, list[WorkItem]] = {}
-    for frame in frames:
-        for name in every_frame:
-            plan.setdefault(name, []).append(WorkItem(frame, None))
-    for frame in frames:
-        for detection in frame.detections.all():
-            for name in by_label.get(detection.label, []):
-                plan.setdefault(name, []).append(WorkItem(frame, detection))
-    categories = dict(ModelEntry.objects.filter(name__in=plan).values_list("name", "category"))
-    order = sorted(plan, key=lambda name: categories.get(name) == Category.OCR)
-    return {name: plan[name] for name in order}, categories
-
-
-class _Images:
-    """Decoded frame images of one batch, each decoded once."""
-
-    def __init__(self) -> None:
-        self._cache: dict[int, Image.Image] = {}
-
-    def of(self, frame: Frame) -> Image.Image:
-        if frame.pk not in self._cache:
-            if frame.path:
-                source: Any = Path(settings.ZOO_MEDIA_ROOT) / frame.path
-            else:
-                data = Frame.objects.values_list("data", flat=True).get(pk=frame.pk)
-                source = io.BytesIO(bytes(data or b""))
-            image = Image.open(source)
-            image.load()
-            self._cache[frame.pk] = image.convert("RGB")
-        return self._cache[frame.pk]
-
-
-def _crop(image: Image.Image, bbox: list[float]) -> Image.Image:
-    x1, y1, x2, y2 = (round(v) for v in bbox)
-    return image.crop((x1, y1, max(x2, x1 + 1), max(y2, y1 + 1)))
-
-
-def _run_item(
-    predict: Callable[..., dict[str, Any]],
-    category: str,
-    item: WorkItem,
-    images: _Images,
-    boxes_from: dict[int, list[list[float]]],
-) -> dict[str, Any]:
-    """One model on one frame or detection, fed the way its category needs."""
-    image = images.of(item.frame)
-    if item.detection is None:
-        return predict(image)
-    bbox = item.detection.bbox
-    if category == Category.POSE:
-        return predict(image, boxes=[bbox])
-    if category == Category.OCR:
-        plates = boxes_from.get(item.detection.pk, [])
-        readings = [{"box": box, **predict(image, box=box)} for box in plates]
-        return {"plates": readings}
-    output = predict(_crop(image, bbox))
-    if category == Category.DETECTION:  # its boxes are what the OCR that follows reads
-        boxes_from.setdefault(item.detection.pk, []).extend(_in_frame(output, bbox))
-    return output
-
-
-def _in_frame(output: dict[str, Any] | None, bbox: list[float]) -> list[list[float]]:
-    """Boxes a detector found inside a detection's crop, in frame coordinates."""
-    x, y = bbox[0], bbox[1]
-    found = (output or {}).get("detections", [])
-    return [[d["box"][0] + x, d["box"][1] + y, d["box"][2] + x, d["box"][3] + y] for d in found]
-
-
-def batch_run(*, batch_id: uuid.UUID | str, zoo: Any) -> str:
-    """Run a claimed-or-claimable batch on this process's device; returns its status.
-
-    Each triggered model is acquired once for the whole batch; results already stored
-    (from an attempt cut short) are kept. A model that cannot be loaded gives each of its
-    items an error result with the reason; the batch still completes.
-    """
-    batch_id = uuid.UUID(str(batch_id))
-    if not batch_claim(batch_id=batch_id, device_id=zoo.device.pk, worker=zoo.worker):
-        status = EnrichmentBatch.objects.filter(pk=batch_id).values_list("status", flat=True)
-        return status.first() or "missing"  # a message for a batch this database lacks
-    plan, categories = _plan(batch_id)
-    done = set(
-        EnrichmentResult.objects.filter(batch_id=batch_id).values_list(
-            "frame_id", "detection_id", "model_name"
-        )
-    )
-    # Boxes an earlier, interrupted attempt's detectors found, for the OCR still to run.
-    boxes_from: dict[int, list[list[float]]] = {}
-    detectors = [name for name, category in categories.items() if category == Category.DETECTION]
-    earlier = EnrichmentResult.objects.filter(
-        batch_id=batch_id, error="", model_name__in=detectors, detection__isnull=False
-    ).select_related("detection")
-    for stored in earlier:
-        assert stored.detection is not None
-        boxes_from.setdefault(stored.detection_id or 0, []).extend(
-            _in_frame(stored.output, stored.detection.bbox)
-        )
-    images = _Images()
-    batch_key = str(batch_id)
-    try:
-        for name, items in plan.items():
-            todo = [i for i in items if (i.frame.pk, _det_id(i), name) not in done]
-            if todo:
-                _run_model(zoo, batch_key, name, categories.get(name, ""), todo, images,
-                           boxes_from)  # fmt: skip
-    finally:
-        zoo.manager.end_batch(batch_key)
-    EnrichmentBatch.objects.filter(pk=batch_id, worker=zoo.worker).update(
-        status=WorkStatus.DONE, finished_at=timezone.now()
-    )
-    return WorkStatus.DONE
-
-
-def _det_id(item: WorkItem) -> int | None:
-    return item.detection.pk if item.detection is not None else None
-
-
-def _run_model(
-    zoo: Any,
-    batch_key: str,
-    name: str,
-    category: str,
-    items: list[WorkItem],
-    images: _Images,
-    boxes_from: dict[int, list[list[float]]],
-) -> None:
-    try:
-        lease = zoo.manager.acquire(name, batch=batch_key)
-    except ManagerError as exc:
-        _store(batch_key, name, [(item, None, f"{name}: {exc}", None) for item in items])
-        return
-    rows: list[tuple[WorkItem, dict[str, Any] | None, str, float | None]] = []
-    try:
-        for item in items:
-            started = time.perf_counter()
-            try:
-                output = _run_item(lease.predict, category, item, images, boxes_from)
-                rows.append((item, output, "", time.perf_counter() - started))
-            except ManagerError as exc:  # the model failed for good (out of memory)
-                rows.append((item, None, f"{name}: {exc}", None))
-                break
-            except Exception as exc:  # one bad crop must not sink the batch
-                logger.exception("%s failed on %s", name, item)
-                rows.append((item, None, f"{name}: {type(exc).__name__}: {exc}", None))
-    finally:
-        lease.release()
-        _store(batch_key, name, rows)
-
-
-def _store(
-    batch_key: str,
-    name: str,
-    rows: list[tuple[WorkItem, dict[str, Any] | None, str, float | None]],
-) -> None:
-    for item, output, error, duration in rows:
-        try:
-            with transaction.atomic():
-                EnrichmentResult.objects.create(
-                    batch_id=batch_key,
-                    frame=item.frame,
-                    detection=item.detection,
-                    model_name=name,
-                    output=output,
-                    error=error,
-                    duration_s=duration,
-                )
-        except IntegrityError:
-            pass  # stored by an earlier attempt: keep it
 
 
 # --- Sweeping -----------------------------------------------------------------------------
@@ -355,15 +141,14 @@ def work_sweep() -> int:
 
 def inference_dispatch(*, request_id: uuid.UUID, model_name: str) -> bool:
     """Send an inference to the live worker best placed for its model (after commit)."""
-    from inference.tasks import run_inference
-    from inference.worker.lifecycle import queue_for
-
     chosen = selectors.route([model_name])
     if chosen is None:
         return False
     InferenceRequest.objects.filter(pk=request_id).update(dispatched_at=timezone.now())
-    queue = queue_for(chosen.device.host, chosen.device.name)
-    transaction.on_commit(lambda: run_inference.apply_async(args=[str(request_id)], queue=queue))
+    queue = selectors.queue_for(chosen.device.host, chosen.device.name)
+    transaction.on_commit(
+        lambda: run_inference_task.apply_async(args=[str(request_id)], queue=queue)
+    )
     return True
 
 
@@ -384,39 +169,33 @@ def inference_submit(
     return request, sent
 
 
-def inference_run(*, request_id: uuid.UUID | str, zoo: Any) -> str:
-    """Run one inference on this worker (idempotent: a finished request is left alone)."""
-    claimed = InferenceRequest.objects.filter(
-        pk=request_id, status__in=[WorkStatus.QUEUED, WorkStatus.RUNNING]
-    ).update(status=WorkStatus.RUNNING, worker=zoo.worker, device=zoo.device)
-    if not claimed:
-        return "skipped"
-    request = InferenceRequest.objects.get(pk=request_id)
-    started = time.perf_counter()
-    try:
-        with zoo.load_sync(request.model_name) as lease:
-            loaded = time.perf_counter()
-            image = Image.open(io.BytesIO(bytes(request.image)))
-            image.load()
-            result = lease.predict(image.convert("RGB"), **request.options)
-            done = time.perf_counter()
-            fields: dict[str, Any] = {
-                "status": WorkStatus.DONE,
-                "result": {"output": result, "device": lease.device, "cold": lease.cold},
-                "load_s": loaded - started,
-                "inference_s": done - loaded,
-            }
-    except ManagerError as exc:
-        fields = {
-            "status": WorkStatus.FAILED,
-            "error": f"Failed to load model: {exc}",
-            "out_of_memory": bool(getattr(exc, "out_of_memory", False)),
-        }
-    except Exception as exc:  # a bad option or an image the model rejects
-        logger.exception("Inference %s failed", request_id)
-        fields = {"status": WorkStatus.FAILED, "error": f"Inference failed: {exc}"}
-    InferenceRequest.objects.filter(pk=request_id).update(finished_at=timezone.now(), **fields)
-    return str(fields["status"])
+def infer_target(*, task_type: str) -> ModelEntry:
+    """The model a task inference would run: the task's selection, if it runs here."""
+    if task_type not in TaskType.values:
+        raise ServiceError(f"Invalid task_type: {task_type}")
+    entry = registry_selectors.task_selected(task=task_type)
+    if entry is None:
+        raise ServiceError(f"No model selected for task '{task_type}'")
+    if entry.loader in NOT_LOCAL:
+        where = entry.framework or entry.loader
+        raise Conflict(f"Model '{entry.name}' runs outside this service ({where})")
+    return entry
+
+
+def task_infer(
+    *, task_type: str, entry: ModelEntry, image: bytes, options: dict[str, Any]
+) -> tuple[InferenceRequest, bool]:
+    """Run ``entry`` (the task's ``infer_target``) on one image through a worker, waiting
+    up to ``ZOO_INFER_WAIT_S``: (the request, whether it finished in time)."""
+    request, sent = inference_submit(
+        task_type=task_type, model_name=entry.name, image=image, options=options
+    )
+    if not sent:
+        raise Unavailable("Model service unavailable: no worker is running")
+    finished = selectors.wait_for(
+        lambda: selectors.inference_finished(request.pk), settings.ZOO_INFER_WAIT_S
+    )
+    return finished or request, finished is not None
 
 
 # --- Explicit control ---------------------------------------------------------------------
@@ -424,41 +203,95 @@ def inference_run(*, request_id: uuid.UUID | str, zoo: Any) -> str:
 
 def model_load_dispatch(*, model_name: str) -> Any:
     """Ask the best-placed live worker to load a model; its device, or None if no worker."""
-    from inference.tasks import load_model
-    from inference.worker.lifecycle import queue_for
-
     chosen = selectors.route([model_name])
     if chosen is None:
         return None
-    queue = queue_for(chosen.device.host, chosen.device.name)
-    transaction.on_commit(lambda: load_model.apply_async(args=[model_name], queue=queue))
+    queue = selectors.queue_for(chosen.device.host, chosen.device.name)
+    transaction.on_commit(lambda: load_model_task.apply_async(args=[model_name], queue=queue))
     return chosen.device
 
 
 def model_unload_dispatch(*, model_name: str, wait_s: float) -> list[Any]:
     """Ask every live worker holding the model to unload it once released; their devices."""
-    from inference.tasks import unload_model
-    from inference.worker.lifecycle import queue_for
-
     devices = selectors.devices_holding(model_name)
-    queues = [queue_for(device.host, device.name) for device in devices]
+    queues = [selectors.queue_for(device.host, device.name) for device in devices]
 
     def send() -> None:
         for queue in queues:
-            unload_model.apply_async(args=[model_name, wait_s], queue=queue)
+            unload_model_task.apply_async(args=[model_name, wait_s], queue=queue)
 
     transaction.on_commit(send)
     return devices
 
 
-def selection_warm(*, previous: ModelEntry | None, entry: ModelEntry) -> None:
-    """Load a task's newly selected model on a worker when the old one was loaded, or
-    when warmup is on (the document's "model selection change" loading trigger)."""
-    from fleet.selectors import is_loaded
-    from models_registry.selectors import inference_settings
-
+def task_select_warm(*, task_type: str, model_name: str) -> ModelEntry:
+    """Select a task's model (persisted at once), then load it on a worker when the old
+    selection was loaded, or when warmup is on (the document's "model selection change"
+    loading trigger)."""
+    previous = registry_selectors.task_selected(task=task_type)
+    _, entry = registry_services.task_select(task_type=task_type, model_name=model_name)
     if entry.loader in NOT_LOCAL or (previous is not None and previous.pk == entry.pk):
-        return
+        return entry
     was_loaded = previous is not None and is_loaded(model_id=previous.pk)
     if was_loaded or inference_settings().warmup_on_startup:
         model_load_dispatch(model_name=entry.name)
+    return entry
+
+
+def selections_warm_up(*, host: str, device: str) -> list[str]:
+    """With ``warmup_on_startup``, queue a load of each task's selected model on one
+    worker's own queue (loads run as ordinary tasks, inside the budget, one at a time)."""
+    if not inference_settings().warmup_on_startup:
+        return []
+    names = registry_selectors.selected_local_models()
+    queue = selectors.queue_for(host, device)
+    for name in names:
+        load_model_task.apply_async(args=[name], queue=queue)
+    return names
+
+
+def _controllable(model_name: str) -> ModelEntry:
+    entry = registry_selectors.model_entry(name=model_name)
+    if entry is None:
+        raise NotFound(f"Model '{model_name}' not found in registry")
+    if entry.loader in NOT_LOCAL:
+        raise Conflict(f"Model '{model_name}' runs outside this service")
+    return entry
+
+
+def model_load(*, model_name: str) -> bool:
+    """Load a model on the best-placed worker; whether it finished within
+    ``ZOO_INFER_WAIT_S`` (a failed load is a Conflict with the worker's reason)."""
+    entry = _controllable(model_name)
+    if not entry.enabled:
+        raise Conflict(f"Model '{entry.name}' is disabled: {entry.disabled_reason}")
+    since = timezone.now()
+    if model_load_dispatch(model_name=entry.name) is None:
+        raise Unavailable("Model service unavailable: no worker is running")
+    outcome = selectors.wait_for(
+        lambda: selectors.model_outcome(entry.name, since, {"loaded", "error"}),
+        settings.ZOO_INFER_WAIT_S,
+    )
+    if outcome is not None and outcome.status == "error":
+        raise Conflict(f"{entry.name}: {outcome.last_error}")
+    return outcome is not None
+
+
+def model_unload(*, model_name: str) -> bool:
+    """Unload a model everywhere once released (True); still in use after
+    ``ZOO_UNLOAD_WAIT_S`` is a Conflict naming its leases."""
+    entry = _controllable(model_name)
+    since = timezone.now()
+    wait_s = settings.ZOO_UNLOAD_WAIT_S
+    if not model_unload_dispatch(model_name=entry.name, wait_s=wait_s):
+        return True  # no live worker holds it
+    outcome = selectors.wait_for(
+        lambda: selectors.model_outcome(entry.name, since, {"unloaded", "error"}), wait_s + 5
+    )
+    if outcome is None:
+        row = fleet_selectors.model_row(name=entry.name)
+        held = row.load_count if row else 0
+        raise Conflict(
+            f"{entry.name} is in use ({held} lease(s)); it is unloaded only once released"
+        )
+    return True

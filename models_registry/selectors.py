@@ -9,7 +9,7 @@ from __future__ import annotations
 
 from django.db.models import Prefetch, QuerySet
 
-from models_registry.models import InferenceSettings, ModelEntry, Task, TaskOption, TaskType
+from models_registry.models import InferenceSettings, Loader, ModelEntry, Task, TaskOption, TaskType
 
 
 def zoo_entries() -> QuerySet[ModelEntry]:
@@ -38,9 +38,28 @@ def tasks_with_options() -> list[Task]:
     return [tasks[name] for name in TaskType.values if name in tasks]
 
 
+def model_names() -> list[str]:
+    """Every registry model's name, sorted."""
+    return list(ModelEntry.objects.order_by("name").values_list("name", flat=True))
+
+
+def model_entry(*, name: str) -> ModelEntry | None:
+    return ModelEntry.objects.filter(name=name).first()
+
+
 def task_selected(*, task: str) -> ModelEntry | None:
     """The model selected for a task, if any."""
     return ModelEntry.objects.filter(selected_for__name=task).first()
+
+
+def selected_local_models() -> list[str]:
+    """The enabled models selected for some task that run in this service's workers."""
+    return list(
+        ModelEntry.objects.filter(selected_for__isnull=False, enabled=True)
+        .exclude(loader__in=[Loader.EXTERNAL, Loader.SERVER])
+        .values_list("name", flat=True)
+        .distinct()
+    )
 
 
 def task_option(*, task: str, model_name: str) -> ModelEntry | None:

@@ -9,6 +9,7 @@ from typing import Any
 from django.db import transaction
 from django.utils import timezone
 
+from core.errors import NotFound, ServiceError
 from models_registry.models import (
     Category,
     InferenceSettings,
@@ -23,12 +24,12 @@ from models_registry.models import (
 logger = logging.getLogger(__name__)
 
 
-class InvalidTaskType(ValueError):
+class InvalidTaskType(ServiceError, ValueError):
     def __init__(self, task_type: str):
         super().__init__(f"Invalid task_type: {task_type}")
 
 
-class ModelNotFoundForTask(LookupError):
+class ModelNotFoundForTask(NotFound, LookupError):
     def __init__(self, model_name: str, task_type: str):
         super().__init__(f"Model '{model_name}' not found for task '{task_type}'")
 

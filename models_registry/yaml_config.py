@@ -11,8 +11,7 @@ from typing import Any
 import yaml
 from rest_framework import serializers
 
-from models_registry.api.errors import flatten
-from models_registry.api.serializers import StrictSerializer
+from core.serializers import StrictSerializer, flatten
 from models_registry.models import Speed, TaskType
 
 

@@ -12,7 +12,7 @@ from django.utils import timezone
 from PIL import Image
 
 from fleet.models import Device, ModelEvent
-from inference import selectors, services
+from inference import run, selectors, services
 from inference.models import EnrichmentBatch, EnrichmentResult, WorkStatus
 from inference.services import FrameIn
 from inference.worker.zoo import ModelZoo
@@ -59,7 +59,7 @@ def loads(zoo) -> list[str]:
 def test_a_person_car_and_dog_batch_gets_every_triggered_models_results(zoo):
     batch = submit(PERSON, CAR, DOG, frames=2)
 
-    assert services.batch_run(batch_id=batch.pk, zoo=zoo) == WorkStatus.DONE
+    assert run.batch_run(batch_id=batch.pk, zoo=zoo) == WorkStatus.DONE
 
     document = selectors.batch_document(selectors.batch_with_everything(batch.pk))
     assert document["status"] == "done"
@@ -82,7 +82,7 @@ def test_a_person_car_and_dog_batch_gets_every_triggered_models_results(zoo):
 def test_each_model_is_loaded_once_per_batch(zoo):
     batch = submit(PERSON, CAR, DOG, PERSON | {"bbox": [300, 300, 400, 470]}, frames=3)
 
-    services.batch_run(batch_id=batch.pk, zoo=zoo)
+    run.batch_run(batch_id=batch.pk, zoo=zoo)
 
     assert sorted(loads(zoo)) == sorted(set(loads(zoo)))
     assert len(zoo.loader.loads) == len(set(zoo.loader.loads))
@@ -94,11 +94,11 @@ def test_a_second_identical_batch_loads_nothing_new_under_lru(zoo):
     InferenceSettings.objects.filter(pk=1).update(zoo_vram_budget_mb=4000)
     zoo.manager.refresh()
     first = submit(CAR, DOG)
-    services.batch_run(batch_id=first.pk, zoo=zoo)
+    run.batch_run(batch_id=first.pk, zoo=zoo)
     loaded_before = list(zoo.loader.loads)
 
     second = submit(CAR, DOG)
-    services.batch_run(batch_id=second.pk, zoo=zoo)
+    run.batch_run(batch_id=second.pk, zoo=zoo)
 
     assert zoo.loader.loads == loaded_before
 
@@ -107,7 +107,7 @@ def test_a_model_that_cannot_load_leaves_its_reason_and_the_batch_completes(zoo)
     zoo.loader.failures["pet-classifier"] = missing_weights("pet-classifier", "/models/pet")
     batch = submit(DOG)
 
-    assert services.batch_run(batch_id=batch.pk, zoo=zoo) == WorkStatus.DONE
+    assert run.batch_run(batch_id=batch.pk, zoo=zoo) == WorkStatus.DONE
 
     result = EnrichmentResult.objects.get(batch=batch, model_name="pet-classifier")
     assert "/models/pet" in result.error
@@ -116,11 +116,11 @@ def test_a_model_that_cannot_load_leaves_its_reason_and_the_batch_completes(zoo)
 
 def test_running_a_batch_again_recomputes_nothing(zoo):
     batch = submit(PERSON)
-    services.batch_run(batch_id=batch.pk, zoo=zoo)
+    run.batch_run(batch_id=batch.pk, zoo=zoo)
     stored = EnrichmentResult.objects.filter(batch=batch).count()
     EnrichmentBatch.objects.filter(pk=batch.pk).update(status=WorkStatus.RUNNING, worker="dead")
 
-    services.batch_run(batch_id=batch.pk, zoo=zoo)
+    run.batch_run(batch_id=batch.pk, zoo=zoo)
 
     assert EnrichmentResult.objects.filter(batch=batch).count() == stored
     assert EnrichmentBatch.objects.get(pk=batch.pk).status == "done"
@@ -136,7 +136,7 @@ def test_a_batch_a_live_worker_is_running_is_not_taken(zoo):
         status=WorkStatus.RUNNING, device=other, worker="w@elsewhere"
     )
 
-    assert services.batch_run(batch_id=batch.pk, zoo=zoo) == WorkStatus.RUNNING
+    assert run.batch_run(batch_id=batch.pk, zoo=zoo) == WorkStatus.RUNNING
     assert zoo.loader.loads == []
 
 
@@ -150,7 +150,7 @@ def test_a_batch_whose_worker_died_is_taken_over(zoo):
         status=WorkStatus.RUNNING, device=dead, worker="w@elsewhere", attempts=1
     )
 
-    assert services.batch_run(batch_id=batch.pk, zoo=zoo) == WorkStatus.DONE
+    assert run.batch_run(batch_id=batch.pk, zoo=zoo) == WorkStatus.DONE
     assert EnrichmentBatch.objects.get(pk=batch.pk).attempts == 2
 
 
@@ -160,7 +160,7 @@ def test_a_batch_that_keeps_killing_workers_fails_with_a_reason(zoo, settings):
         status=WorkStatus.RUNNING, worker="gone", attempts=settings.ZOO_BATCH_MAX_ATTEMPTS
     )
 
-    services.batch_run(batch_id=batch.pk, zoo=zoo)
+    run.batch_run(batch_id=batch.pk, zoo=zoo)
 
     failed = EnrichmentBatch.objects.get(pk=batch.pk)
     assert failed.status == "failed"
@@ -187,12 +187,12 @@ def test_the_sweeper_sends_again_a_batch_queued_with_no_message(zoo, monkeypatch
 
 def test_a_resumed_batch_reads_plates_the_first_attempt_found(zoo):
     batch = submit(CAR)
-    services.batch_run(batch_id=batch.pk, zoo=zoo)
+    run.batch_run(batch_id=batch.pk, zoo=zoo)
     EnrichmentResult.objects.filter(batch=batch, model_name="paddleocr").delete()  # cut short
     EnrichmentBatch.objects.filter(pk=batch.pk).update(status=WorkStatus.RUNNING, worker="dead")
     loads_before = list(zoo.loader.loads)
 
-    services.batch_run(batch_id=batch.pk, zoo=zoo)
+    run.batch_run(batch_id=batch.pk, zoo=zoo)
 
     ocr = EnrichmentResult.objects.get(batch=batch, model_name="paddleocr")
     assert ocr.output["plates"][0]["box"] == [201.0, 102.0, 211.0, 107.0]

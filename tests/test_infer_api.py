@@ -12,7 +12,7 @@ import pytest
 from django.db import connection
 from PIL import Image
 
-from inference import services
+from inference import run
 from inference.worker.zoo import ModelZoo
 from models_registry.models import ModelEntry, Task
 from tests.fakes import FakeLoader, oom
@@ -40,7 +40,7 @@ def worker(django_db_serialized_rollback, transactional_db, monkeypatch):
 
     def work(request_id):
         try:
-            services.inference_run(request_id=request_id, zoo=zoo)
+            run.inference_run(request_id=request_id, zoo=zoo)
         finally:
             connection.close()
 

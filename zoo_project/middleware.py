@@ -7,7 +7,7 @@ from urllib.parse import unquote
 
 from django.http import HttpRequest, HttpResponse
 
-from models_registry.api.errors import json_error
+from api.errors import json_error
 
 
 class RejectNulBytes:

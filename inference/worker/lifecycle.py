@@ -10,9 +10,9 @@ from __future__ import annotations
 
 import logging
 import os
-import re
 import threading
 import time
+from dataclasses import dataclass
 
 from django.conf import settings
 from django.db import close_old_connections, connection
@@ -24,11 +24,6 @@ from latency import services as services_latency
 from latency.recorder import LatencyRecorder
 
 logger = logging.getLogger(__name__)
-
-
-def queue_for(host: str, device: str) -> str:
-    """The Celery queue of one device on one host: ``zoo.<host>.<device>``."""
-    return "zoo." + re.sub(r"[^A-Za-z0-9_-]+", "-", f"{host}.{device}")
 
 
 class Heartbeat:
@@ -83,6 +78,37 @@ class Heartbeat:
             fleet_services.events_prune()
 
 
+@dataclass(frozen=True)
+class Binding:
+    """What the parent worker process claimed, for its pool children to serve."""
+
+    device: str
+    worker_id: str
+    total_memory_mb: int | None = None
+
+
+# Set by ``zoo_worker`` in the parent before Celery forks its pool; a forked child
+# inherits it (it is this process's memory, not configuration).
+_binding: Binding | None = None
+
+
+def bind(binding: Binding) -> None:
+    """Record the device this process's pool children will serve (in the parent)."""
+    global _binding
+    _binding = binding
+
+
+def serve_bound_device() -> None:
+    """In a pool child: serve the device the parent claimed, if it claimed one."""
+    if _binding is not None:
+        start_serving(_binding.device, total_memory_mb=_binding.total_memory_mb)
+
+
+def stop_bound_device() -> None:
+    if _binding is not None:
+        stop_serving()
+
+
 _heartbeat: Heartbeat | None = None
 recorder: LatencyRecorder | None = None
 
@@ -95,7 +121,7 @@ def start_serving(device: str, *, total_memory_mb: int | None = None) -> None:
         device,
         total_memory_mb=total_memory_mb,
         worker="worker",
-        worker_id=settings.ZOO_WORKER_ID,
+        worker_id=_binding.worker_id if _binding else "",
         on_inference=recorder.inference,
         on_load=recorder.load,
     )
@@ -110,27 +136,7 @@ def start_serving(device: str, *, total_memory_mb: int | None = None) -> None:
         device_row.pk, model_zoo.worker, settings.ZOO_WORKER_HEARTBEAT_INTERVAL_S
     )
     _heartbeat.start()
-    warm_up(device_row.host, device_row.name)
-
-
-def warm_up(host: str, device: str) -> list[str]:
-    """With ``warmup_on_startup``, queue a load of each task's selected model on this
-    worker's own queue (loads run as ordinary tasks, inside the budget, one at a time)."""
-    from inference.engine.manager import NOT_LOCAL
-    from inference.tasks import load_model
-    from models_registry.models import InferenceSettings, ModelEntry
-
-    if not InferenceSettings.load().warmup_on_startup:
-        return []
-    names = list(
-        ModelEntry.objects.filter(selected_for__isnull=False, enabled=True)
-        .exclude(loader__in=NOT_LOCAL)
-        .values_list("name", flat=True)
-        .distinct()
-    )
-    for name in names:
-        load_model.apply_async(args=[name], queue=queue_for(host, device))
-    return names
+    services_inference.selections_warm_up(host=device_row.host, device=device_row.name)
 
 
 def stop_serving() -> None:

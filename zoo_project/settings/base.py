@@ -79,6 +79,7 @@ INSTALLED_APPS = [
     "fleet",
     "latency",
     "inference",
+    "dashboard",
 ]
 
 MIDDLEWARE = [
@@ -160,7 +161,6 @@ USE_TZ = True
 # --- Static files ---------------------------------------------------------------------
 STATIC_URL = "static/"
 STATIC_ROOT = DATA_DIR / "static"
-STATICFILES_DIRS = [BASE_DIR / "zoo_project" / "static"]  # the dashboard's CSS and script
 STORAGES = {
     "default": {"BACKEND": "django.core.files.storage.FileSystemStorage"},
     "staticfiles": {"BACKEND": "whitenoise.storage.CompressedManifestStaticFilesStorage"},
@@ -173,7 +173,7 @@ REST_FRAMEWORK = {
         "rest_framework.authentication.TokenAuthentication",
         "rest_framework.authentication.SessionAuthentication",
     ],
-    "DEFAULT_PERMISSION_CLASSES": ["models_registry.api.permissions.ReadOpenWriteStaff"],
+    "DEFAULT_PERMISSION_CLASSES": ["api.permissions.ReadOpenWriteStaff"],
     "DEFAULT_RENDERER_CLASSES": [
         "rest_framework.renderers.JSONRenderer",
         "rest_framework.renderers.BrowsableAPIRenderer",
@@ -183,8 +183,8 @@ REST_FRAMEWORK = {
         "rest_framework.parsers.FormParser",
         "rest_framework.parsers.MultiPartParser",
     ],
-    "DEFAULT_SCHEMA_CLASS": "models_registry.api.schema.ZooAutoSchema",
-    "EXCEPTION_HANDLER": "models_registry.api.errors.exception_handler",
+    "DEFAULT_SCHEMA_CLASS": "api.schema.ZooAutoSchema",
+    "EXCEPTION_HANDLER": "api.errors.exception_handler",
     "UNAUTHENTICATED_USER": "django.contrib.auth.models.AnonymousUser",
 }
 
@@ -248,8 +248,6 @@ ZOO_DEVICE_TOTAL_MEMORY_MB = env.int("ZOO_DEVICE_TOTAL_MEMORY_MB", default=0)
 ZOO_WORKER_DEVICE = env.str("ZOO_WORKER_DEVICE", default="")
 # A simulated GPU's bus speed: a load then takes (MB counted) / this many seconds. 0: instant.
 ZOO_SIM_LOAD_MB_PER_S = env.float("ZOO_SIM_LOAD_MB_PER_S", default=0.0)
-# Set by zoo_worker for its pool children: the id under which it claimed the device.
-ZOO_WORKER_ID = ""
 # How often a worker heartbeats (and applies the idle policy).
 ZOO_WORKER_HEARTBEAT_INTERVAL_S = env.float("ZOO_WORKER_HEARTBEAT_INTERVAL_S", default=5.0)
 # A worker task's soft time limit: long enough for the largest model load plus its work.

@@ -17,6 +17,9 @@ from rest_framework import exceptions, status
 from rest_framework.response import Response
 from rest_framework.views import exception_handler as drf_exception_handler
 
+from core.errors import ServiceError
+from core.serializers import flatten
+
 logger = logging.getLogger(__name__)
 
 MANAGEMENT_PREFIX = "/api/models/"
@@ -28,30 +31,6 @@ class ApiError(exceptions.APIException):
     def __init__(self, message: str, status_code: int = status.HTTP_400_BAD_REQUEST):
         super().__init__(detail=message)
         self.status_code = status_code
-
-
-def flatten(detail: Any, where: str = "") -> str:
-    """One readable sentence from DRF's nested error details, each message prefixed with
-    where it applies: ``frames[0].detections[2].bbox: ...``."""
-    if isinstance(detail, dict):
-        parts = []
-        for field, value in detail.items():
-            inner = where
-            if field not in ("non_field_errors", "detail"):
-                inner = f"{where}[{field}]" if isinstance(field, int) else _join(where, field)
-            parts.append(flatten(value, inner))
-        return "; ".join(part for part in parts if part)
-    if isinstance(detail, list):
-        if any(isinstance(item, dict | list) for item in detail):
-            parts = [flatten(item, f"{where}[{i}]") for i, item in enumerate(detail) if item]
-            return "; ".join(parts)
-        text = " ".join(str(item) for item in detail)
-        return f"{where}: {text}" if where else text
-    return f"{where}: {detail}" if where else str(detail)
-
-
-def _join(where: str, field: object) -> str:
-    return f"{where}.{field}" if where else str(field)
 
 
 def error_key_for(path: str, view: Any = None) -> str:
@@ -70,6 +49,8 @@ def exception_handler(exc: Exception, context: dict[str, Any]) -> Response:
         return Response({key: f"Request body larger than {limit} bytes"}, status=413)
     if isinstance(exc, SuspiciousOperation):
         return Response({key: "Bad request"}, status=400)
+    if isinstance(exc, ServiceError):
+        return Response({key: str(exc)}, status=exc.status)
     response = drf_exception_handler(exc, context)
     if response is None:
         logger.exception("Unhandled error in %s", request.path if request else "a view")

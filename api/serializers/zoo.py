@@ -1,43 +1,13 @@
-"""Response shapes of both APIs, field for field as their documents give them.
+"""Response shapes of the Model Zoo API, field for field as its document gives them.
 
 These serializers only render (and document) what the selectors compute.
 """
 
 from __future__ import annotations
 
-from typing import Any
-
 from rest_framework import serializers
 
 from fleet.models import EventKind, ModelEvent, ModelStatus
-
-
-class StrictSerializer(serializers.Serializer):
-    """Refuses keys it does not know: a misspelt field is an error, not ignored."""
-
-    def to_internal_value(self, data: Any) -> Any:
-        if isinstance(data, dict):
-            unknown = sorted(set(data) - set(self.fields))
-            if unknown:
-                raise serializers.ValidationError(
-                    {"non_field_errors": [f"unknown field(s): {', '.join(map(str, unknown))}"]}
-                )
-        return super().to_internal_value(data)
-
-
-class DetailErrorSerializer(serializers.Serializer):
-    """An error of the Model Zoo API."""
-
-    detail = serializers.CharField()
-
-
-class ErrorSerializer(serializers.Serializer):
-    """An error of the Model Management API."""
-
-    error = serializers.CharField()
-
-
-# --- Model Zoo API -------------------------------------------------------------------
 
 
 class ZooModelSerializer(serializers.Serializer):
@@ -133,79 +103,3 @@ class ModelEventPageSerializer(serializers.Serializer):
     next = serializers.URLField(allow_null=True, help_text="The next (older) page, or null")
     previous = serializers.URLField(allow_null=True, help_text="The previous page, or null")
     results = ModelEventSerializer(many=True)
-
-
-# --- Model Management API ------------------------------------------------------------
-
-
-class TaskOptionSerializer(serializers.Serializer):
-    model_id = serializers.CharField(help_text="Hugging Face model ID or local name")
-    framework = serializers.CharField(
-        required=False, help_text="Inference framework (sglang, vllm, transformers, ...)"
-    )
-    vram_mb = serializers.IntegerField(required=False, help_text="Memory requirement in MB")
-    vram_gb = serializers.FloatField(required=False, help_text="Memory requirement in GB")
-    speed = serializers.CharField(required=False, help_text="fast, medium or slow")
-    description = serializers.CharField(required=False)
-    fps = serializers.FloatField(required=False, help_text="Frames per second (VLMs)")
-
-
-class TaskConfigSerializer(serializers.Serializer):
-    selected = serializers.CharField(allow_null=True)
-    options = serializers.DictField(child=TaskOptionSerializer())
-
-
-class InferenceConfigSerializer(serializers.Serializer):
-    max_memory_per_model = serializers.FloatField(help_text="GB")
-    offload_threshold = serializers.FloatField()
-    warmup_on_startup = serializers.BooleanField()
-    default_batch_size = serializers.IntegerField()
-    max_batch_size = serializers.IntegerField()
-
-
-class ManagementConfigSerializer(serializers.Serializer):
-    models = serializers.DictField(child=TaskConfigSerializer(), help_text="By task type")
-    inference = InferenceConfigSerializer()
-    cuda_available = serializers.BooleanField()
-    total_vram_gb = serializers.FloatField(
-        help_text="Total memory of the device (on the CPU: the machine's memory)"
-    )
-
-
-class LoadedModelSerializer(serializers.Serializer):
-    model_id = serializers.CharField()
-    memory_usage_gb = serializers.FloatField(
-        help_text="Memory counted for the model: the larger of its estimate and measured size"
-    )
-    load_time = serializers.FloatField(help_text="How long the load took, in seconds")
-
-
-class ManagementStatusSerializer(serializers.Serializer):
-    loaded_models = serializers.DictField(child=LoadedModelSerializer(), help_text="By task")
-    total_vram_allocated_gb = serializers.FloatField()
-    total_vram_available_gb = serializers.FloatField(help_text="Total capacity of the device")
-    cuda_available = serializers.BooleanField()
-    device = serializers.CharField(help_text="PyTorch device string (cpu, cuda:0, ...)")
-
-
-class SelectResultSerializer(serializers.Serializer):
-    status = serializers.CharField(help_text='"success"')
-    task_type = serializers.CharField()
-    selected_model = serializers.CharField()
-    model_id = serializers.CharField()
-    message = serializers.CharField()
-
-
-class RequirementSerializer(serializers.Serializer):
-    model_name = serializers.CharField()
-    vram_gb = serializers.FloatField()
-
-
-class BudgetValidationSerializer(serializers.Serializer):
-    valid = serializers.BooleanField()
-    total_vram_gb = serializers.FloatField()
-    total_required_gb = serializers.FloatField()
-    threshold = serializers.FloatField()
-    max_allowed_gb = serializers.FloatField(help_text="total_vram_gb × threshold")
-    model_requirements = serializers.DictField(child=RequirementSerializer())
-    warnings = serializers.ListField(child=serializers.CharField())

@@ -24,6 +24,7 @@ from django.shortcuts import render
 from django.urls import reverse
 from django.views.decorators.http import require_GET, require_POST
 
+from api.permissions import may_read
 from fleet import selectors as fleet_selectors
 from inference import services as inference_services
 from inference.engine.manager import NOT_LOCAL
@@ -31,8 +32,7 @@ from latency import selectors as latency_selectors
 from latency.charts import history_chart
 from latency.selectors import BUCKET_SECONDS, SINCE_MINUTES
 from models_registry import selectors, services
-from models_registry.api.permissions import may_read
-from models_registry.models import ModelEntry, Task
+from models_registry.models import Task
 
 WINDOWS = [(15, "15 min"), (60, "1 hour"), (360, "6 hours"), (1440, "24 hours")]
 BUCKETS = [(10, "10 s"), (60, "1 min"), (300, "5 min"), (3600, "1 hour")]
@@ -84,17 +84,17 @@ def dashboard(request: HttpRequest) -> HttpResponse:
     snapshot = fleet_selectors.zoo_compact_status()
     tasks = selectors.tasks_with_options()
     task_views = _task_views(tasks)
-    models = list(ModelEntry.objects.order_by("name").values_list("name", flat=True))
+    models = selectors.model_names()
     chart_model = request.GET.get("model") or _busiest_model(snapshot.rows)
     if models and chart_model not in models:
         choice_errors.append(f"Unknown model {chart_model!r}; showing {models[0]}.")
         chart_model = models[0]
     history = None
-    if models:  # an operator may have emptied the registry
+    # None when an operator has emptied the registry (or deleted the model just now).
+    chart_entry = selectors.model_entry(name=chart_model) if models else None
+    if chart_entry is not None:
         history = latency_selectors.latency_history(
-            model=ModelEntry.objects.get(name=chart_model),
-            since_minutes=since,
-            bucket_seconds=bucket,
+            model=chart_entry, since_minutes=since, bucket_seconds=bucket
         )
     context = {
         "devices": fleet_selectors.device_usage(),
@@ -200,7 +200,7 @@ def select(request: HttpRequest) -> HttpResponseBase:
     task_type = request.POST.get("task_type", "")
     model_name = request.POST.get("model_name", "")
     confirmed = request.POST.get("confirm") == "1"
-    entry = ModelEntry.objects.filter(task_options__task=task_type, name=model_name).first()
+    entry = selectors.task_option(task=task_type, model_name=model_name)
     if entry is None:
         messages.error(request, f"{model_name!r} is not an option of {task_type!r}.")
         return _back()
@@ -208,9 +208,7 @@ def select(request: HttpRequest) -> HttpResponseBase:
     if not check["valid"] and not confirmed:
         query = urlencode({"confirm_task": task_type, "confirm_model": model_name})
         return HttpResponseRedirect(f"{reverse('dashboard')}?{query}#tasks")
-    previous = selectors.task_selected(task=task_type)
-    services.task_select(task_type=task_type, model_name=model_name)
-    inference_services.selection_warm(previous=previous, entry=entry)
+    inference_services.task_select_warm(task_type=task_type, model_name=model_name)
     note = "" if check["valid"] else " (over the memory budget, as confirmed)"
     messages.success(request, f"{task_type}: selected {model_name}{note}.")
     return _back("tasks")
@@ -219,7 +217,7 @@ def select(request: HttpRequest) -> HttpResponseBase:
 @require_POST
 @staff_only
 def model_action(request: HttpRequest, name: str, action: str) -> HttpResponseBase:
-    entry = ModelEntry.objects.filter(name=name).first()
+    entry = selectors.model_entry(name=name)
     if entry is None:
         messages.error(request, f"No model named {name!r}.")
         return _back("models")

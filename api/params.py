@@ -7,7 +7,7 @@ from collections.abc import Iterable
 
 from rest_framework.request import Request
 
-from models_registry.api.errors import ApiError
+from api.errors import ApiError
 
 
 def query_params(

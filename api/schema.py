@@ -8,7 +8,7 @@ from django.conf import settings
 from drf_spectacular.openapi import AutoSchema
 from rest_framework.permissions import SAFE_METHODS
 
-from models_registry.api.permissions import ReadOnlyPost
+from api.permissions import ReadOnlyPost
 
 
 class ZooAutoSchema(AutoSchema):

@@ -4,18 +4,15 @@ root, and every message says which frame and detection it is about."""
 
 from __future__ import annotations
 
-import base64
-import binascii
-import io
 from pathlib import Path
 from typing import Any
 
 from django.conf import settings
-from PIL import Image
 from rest_framework import serializers
 
+from api.serializers.images import decoded_image, image_size, media_path, too_large
+from core.serializers import StrictSerializer
 from inference.services import FrameIn
-from models_registry.api.serializers import StrictSerializer
 
 LABEL_HELP = "Detection label, e.g. person, car, dog"
 
@@ -60,7 +57,7 @@ class FrameInSerializer(StrictSerializer):
             raise serializers.ValidationError("give exactly one of image, path or file")
         data, path = self._read(attrs)
         try:
-            width, height = _image_size(data, path)
+            width, height = image_size(data, path)
         except ValueError as exc:
             field = "path" if path else ("file" if "file" in attrs else "image")
             raise serializers.ValidationError({field: [str(exc)]}) from None
@@ -82,7 +79,7 @@ class FrameInSerializer(StrictSerializer):
     def _read(self, attrs: dict[str, Any]) -> tuple[bytes | None, Path | None]:
         if "image" in attrs:
             try:
-                return _decoded(attrs["image"]), None
+                return decoded_image(attrs["image"]), None
             except ValueError as exc:
                 raise serializers.ValidationError({"image": [str(exc)]}) from None
         if "file" in attrs:
@@ -92,55 +89,9 @@ class FrameInSerializer(StrictSerializer):
                     {"file": [f"no uploaded file part named {attrs['file']!r}"]}
                 )
             if upload.size > settings.ZOO_MAX_IMAGE_BYTES:
-                raise serializers.ValidationError({"file": [_too_large(upload.size)]})
+                raise serializers.ValidationError({"file": [too_large(upload.size)]})
             return upload.read(), None
-        return None, _media_path(attrs["path"])
-
-
-def _too_large(size: int) -> str:
-    return f"is {size} bytes, more than the {settings.ZOO_MAX_IMAGE_BYTES} allowed"
-
-
-def _decoded(value: str) -> bytes:
-    """Base64 image bytes within ZOO_MAX_IMAGE_BYTES, else a ValueError saying why."""
-    try:
-        data = base64.b64decode(value, validate=True)
-    except (binascii.Error, ValueError):
-        raise ValueError("is not valid base64") from None
-    if len(data) > settings.ZOO_MAX_IMAGE_BYTES:
-        raise ValueError(_too_large(len(data)))
-    return data
-
-
-def _media_path(relative: str) -> Path:
-    """A file under the media root; anything that resolves elsewhere is refused."""
-    root = Path(settings.ZOO_MEDIA_ROOT).resolve()
-    candidate = Path(relative)
-    if candidate.is_absolute() or ".." in candidate.parts:
-        raise serializers.ValidationError({"path": ["must be relative to the media root"]})
-    resolved = (root / candidate).resolve()
-    if not resolved.is_relative_to(root):
-        raise serializers.ValidationError({"path": ["must stay under the media root"]})
-    if not resolved.is_file():
-        raise serializers.ValidationError({"path": [f"no file {relative} under the media root"]})
-    if resolved.stat().st_size > settings.ZOO_MAX_IMAGE_BYTES:
-        raise serializers.ValidationError({"path": [_too_large(resolved.stat().st_size)]})
-    return resolved
-
-
-def _image_size(data: bytes | None, path: Path | None) -> tuple[int, int]:
-    """Width and height of an image that really decodes, else a ValueError saying why."""
-    try:
-        with Image.open(path if path else io.BytesIO(data or b"")) as image:
-            width, height = image.size
-            if width * height > settings.ZOO_MAX_IMAGE_PIXELS:
-                raise ValueError(f"is {width}x{height}, more pixels than allowed")
-            image.verify()
-    except ValueError:
-        raise
-    except Exception as exc:  # PIL raises many types for undecodable data
-        raise ValueError(f"is not a decodable image ({type(exc).__name__})") from None
-    return width, height
+        return None, media_path(attrs["path"])
 
 
 class BatchInSerializer(StrictSerializer):
@@ -191,30 +142,3 @@ class BatchOutSerializer(serializers.Serializer):
     device = serializers.CharField(allow_null=True)
     error = serializers.CharField(allow_blank=True)  # type: ignore[assignment]
     frames = FrameOutSerializer(many=True)
-
-
-class InferInSerializer(StrictSerializer):
-    image = serializers.CharField(help_text="The image, base64-encoded (or a multipart part)")
-    options = serializers.DictField(
-        required=False, default=dict, help_text="Passed to the model's predict"
-    )
-
-    def validate_image(self, value: str) -> bytes:
-        try:
-            data = _decoded(value)
-            _image_size(data, None)
-        except ValueError as exc:
-            raise serializers.ValidationError(str(exc)) from None
-        return data
-
-
-class InferResultSerializer(serializers.Serializer):
-    request_id = serializers.UUIDField()
-    task_type = serializers.CharField()
-    model_name = serializers.CharField()
-    model_id = serializers.CharField()
-    device = serializers.CharField(allow_null=True)
-    cold = serializers.BooleanField(allow_null=True, help_text="Whether this call paid a load")
-    load_time = serializers.FloatField(allow_null=True, help_text="Seconds to acquire the model")
-    inference_time = serializers.FloatField(allow_null=True, help_text="Seconds of predict")
-    result = serializers.JSONField(help_text="The model's output")

@@ -11,7 +11,6 @@ from __future__ import annotations
 import socket
 from typing import Any
 
-from django.conf import settings
 from django.core.management.base import BaseCommand, CommandError, CommandParser
 from django.db import connections
 
@@ -30,7 +29,8 @@ class Command(BaseCommand):
         parser.add_argument("--loglevel", default="INFO")
 
     def handle(self, *args: Any, **options: Any) -> None:
-        from inference.worker.lifecycle import queue_for
+        from inference.selectors import queue_for
+        from inference.worker import lifecycle
         from inference.worker.specs import SpecSource
         from inference.worker.zoo import DeviceBusy, claim_device, device_backend, new_worker_id
         from zoo_project.celery import app
@@ -47,11 +47,8 @@ class Command(BaseCommand):
             claim_device(backend, worker_id, SpecSource().settings().offload_threshold)
         except DeviceBusy as exc:
             raise CommandError(str(exc)) from exc
-        # Pool children are forked from this process and read these settings.
-        settings.ZOO_WORKER_DEVICE = device
-        settings.ZOO_WORKER_ID = worker_id
-        if options["total_memory_mb"]:
-            settings.ZOO_DEVICE_TOTAL_MEMORY_MB = options["total_memory_mb"]
+        # Pool children are forked from this process and serve what it claimed.
+        lifecycle.bind(lifecycle.Binding(device, worker_id, options["total_memory_mb"] or None))
         connections.close_all()  # the children open their own
         queue = queue_for(socket.gethostname(), device)
         self.stdout.write(f"Serving {device} from queue {queue}")

@@ -1,0 +1,249 @@
+"""The Model Management API (``/api/models/...``): config, status, select, validate,
+and the task inference this service adds (``infer``).
+
+Every error here, authentication failures included, is ``{"error": "..."}``.
+"""
+
+from __future__ import annotations
+
+import base64
+import json
+from typing import Any
+
+from django.conf import settings
+from drf_spectacular.utils import OpenApiParameter, extend_schema
+from rest_framework.parsers import JSONParser, MultiPartParser
+from rest_framework.request import Request
+from rest_framework.response import Response
+
+from api.base import (
+    BAD_MANAGEMENT_QUERY,
+    DENIED_MANAGEMENT_READ,
+    MANAGEMENT_TAG,
+    ManagementView,
+    management_error,
+)
+from api.errors import ApiError
+from api.permissions import ReadOnlyPost
+from api.serializers.management import (
+    BudgetValidationSerializer,
+    InferInSerializer,
+    InferResultSerializer,
+    ManagementConfigSerializer,
+    ManagementStatusSerializer,
+    SelectResultSerializer,
+)
+from fleet import selectors as fleet_selectors
+from inference import selectors as inference_selectors
+from inference import services as inference_services
+from inference.models import InferenceRequest, WorkStatus
+from models_registry import selectors as registry_selectors
+from models_registry.models import TaskType
+
+TASK_TYPE = OpenApiParameter(
+    "task_type", str, OpenApiParameter.QUERY, required=True, enum=TaskType.values
+)
+
+
+class ConfigView(ManagementView):
+    @extend_schema(
+        tags=MANAGEMENT_TAG,
+        operation_id="models_config",
+        summary="Available models for all tasks and the selected ones",
+        responses={
+            200: ManagementConfigSerializer,
+            400: BAD_MANAGEMENT_QUERY,
+            401: DENIED_MANAGEMENT_READ,
+        },
+    )
+    def get(self, request: Request) -> Response:
+        return Response(ManagementConfigSerializer(fleet_selectors.management_config()).data)
+
+
+class StatusView(ManagementView):
+    @extend_schema(
+        tags=MANAGEMENT_TAG,
+        operation_id="models_status",
+        summary="Loaded models, memory usage and device",
+        responses={
+            200: ManagementStatusSerializer,
+            400: BAD_MANAGEMENT_QUERY,
+            401: DENIED_MANAGEMENT_READ,
+        },
+    )
+    def get(self, request: Request) -> Response:
+        return Response(ManagementStatusSerializer(fleet_selectors.management_status()).data)
+
+
+class SelectView(ManagementView):
+    query_required = ("task_type", "model_name")
+
+    @extend_schema(
+        tags=MANAGEMENT_TAG,
+        operation_id="models_select",
+        summary="Select the model of a task (staff only)",
+        description=(
+            "Persisted at once. When the previous selection was loaded, or warmup is on, "
+            "a worker loads the new one in the background."
+        ),
+        request=None,
+        parameters=[
+            TASK_TYPE,
+            OpenApiParameter(
+                "model_name",
+                {"type": "string", "minLength": 1},
+                OpenApiParameter.QUERY,
+                required=True,
+                description='Model name from the configuration, e.g. "yolov8n"',
+            ),
+        ],
+        responses={
+            200: SelectResultSerializer,
+            400: management_error("Invalid task_type or bad query"),
+            401: management_error("Not authenticated"),
+            403: management_error("Not a staff user, or no CSRF"),
+            404: management_error("Model not found for the task"),
+        },
+    )
+    def post(self, request: Request) -> Response:
+        task_type = self.params["task_type"]
+        entry = inference_services.task_select_warm(
+            task_type=task_type, model_name=self.params["model_name"]
+        )
+        body = {
+            "status": "success",
+            "task_type": task_type,
+            "selected_model": entry.name,
+            "model_id": entry.model_id or entry.name,
+            "message": "Model selection updated",
+        }
+        return Response(SelectResultSerializer(body).data)
+
+
+class ValidateView(ManagementView):
+    permission_classes = [ReadOnlyPost]
+
+    @extend_schema(
+        tags=MANAGEMENT_TAG,
+        operation_id="models_validate",
+        summary="Check whether the selected models fit the device's memory",
+        description=(
+            "max_allowed_gb = total_vram_gb × offload_threshold. Valid when the selected "
+            "models' requirements add up to no more than max_allowed_gb and none exceeds "
+            "max_memory_per_model. Changes nothing."
+        ),
+        request=None,
+        responses={
+            200: BudgetValidationSerializer,
+            400: BAD_MANAGEMENT_QUERY,
+            401: DENIED_MANAGEMENT_READ,
+        },
+    )
+    def post(self, request: Request) -> Response:
+        return Response(BudgetValidationSerializer(fleet_selectors.budget_validation()).data)
+
+
+class InferView(ManagementView):
+    """``POST /api/models/infer?task_type=...``: the task's selected model on one image."""
+
+    parser_classes = [JSONParser, MultiPartParser]
+    query_required = ("task_type",)
+
+    @extend_schema(
+        tags=MANAGEMENT_TAG,
+        operation_id="models_infer",
+        summary="Run the task's selected model on one image (staff); loads it lazily",
+        description=(
+            "The image as a multipart file part `image` (with an optional JSON field "
+            '`options`), or JSON `{"image": <base64>, "options": {...}}`. Waits up to '
+            "ZOO_INFER_WAIT_S for a worker: a load that takes longer answers 503 while the "
+            "work goes on (its result is then at the URL in the Location header)."
+        ),
+        parameters=[TASK_TYPE],
+        request=InferInSerializer,
+        responses={
+            200: InferResultSerializer,
+            400: management_error("Invalid task_type, no selection, or a bad image"),
+            401: management_error("Not authenticated"),
+            403: management_error("Not a staff user"),
+            409: management_error("The selected model does not run in this service"),
+            500: management_error("Failed to load model: <reason> (e.g. Out of memory)"),
+            503: management_error("Model service timeout during model loading, or no worker"),
+        },
+    )
+    def post(self, request: Request) -> Response:
+        task_type = self.params["task_type"]
+        entry = inference_services.infer_target(task_type=task_type)
+        serializer = InferInSerializer(data=self._document(request))
+        serializer.is_valid(raise_exception=True)
+        inference, finished = inference_services.task_infer(
+            task_type=task_type,
+            entry=entry,
+            image=serializer.validated_data["image"],
+            options=serializer.validated_data["options"],
+        )
+        if not finished:
+            response = Response({"error": "Model service timeout during model loading"}, 503)
+            response["Location"] = f"/api/models/infer/{inference.pk}"
+            return response
+        return _inference_response(inference, entry.model_id or entry.name)
+
+    @staticmethod
+    def _document(request: Request) -> Any:
+        if not request.content_type.startswith("multipart/"):
+            return request.data
+        form: Any = request.data
+        upload = request.FILES.get("image")
+        try:
+            options = json.loads(form.get("options") or "{}")
+        except json.JSONDecodeError as exc:
+            raise ApiError(f"options: not valid JSON ({exc.msg})") from None
+        data = upload.read() if upload and upload.size <= settings.ZOO_MAX_IMAGE_BYTES else None
+        if upload and data is None:
+            raise ApiError(f"image: is {upload.size} bytes, more than allowed")
+        return {"image": base64.b64encode(data).decode() if data else "", "options": options}
+
+
+def _inference_response(inference: InferenceRequest, model_id: str) -> Response:
+    if inference.status == WorkStatus.DONE:
+        result = inference.result or {}
+        body = {
+            "request_id": inference.pk,
+            "task_type": inference.task_type,
+            "model_name": inference.model_name,
+            "model_id": model_id,
+            "device": result.get("device"),
+            "cold": result.get("cold"),
+            "load_time": inference.load_s,
+            "inference_time": inference.inference_s,
+            "result": result.get("output"),
+        }
+        return Response(InferResultSerializer(body).data)
+    if inference.out_of_memory:
+        return Response({"error": "Failed to load model: Out of memory"}, status=500)
+    return Response({"error": inference.error or "Inference failed"}, status=500)
+
+
+class InferDetailView(ManagementView):
+    """``GET /api/models/infer/{id}``: an inference's outcome, once finished."""
+
+    @extend_schema(
+        tags=MANAGEMENT_TAG,
+        operation_id="models_infer_retrieve",
+        summary="The outcome of an inference that outlived its request",
+        responses={
+            200: InferResultSerializer,
+            202: management_error("Still running"),
+            404: management_error("No such inference"),
+            500: management_error("Failed to load model: <reason>"),
+        },
+    )
+    def get(self, request: Request, request_id: str) -> Response:
+        inference = inference_selectors.inference_request(request_id)
+        if inference is None:
+            raise ApiError(f"Inference {request_id} not found", 404)
+        if inference.status in (WorkStatus.QUEUED, WorkStatus.RUNNING):
+            return Response({"error": f"Inference {request_id} is {inference.status}"}, 202)
+        entry = registry_selectors.model_entry(name=inference.model_name)
+        model_id = (entry.model_id if entry else "") or inference.model_name
+        return _inference_response(inference, model_id)

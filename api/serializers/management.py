@@ -1,0 +1,109 @@
+"""Request and response shapes of the Model Management API, field for field as its
+document gives them (and the task inference this service adds)."""
+
+from __future__ import annotations
+
+from rest_framework import serializers
+
+from api.serializers.images import decoded_image, image_size
+from core.serializers import StrictSerializer
+
+
+class TaskOptionSerializer(serializers.Serializer):
+    model_id = serializers.CharField(help_text="Hugging Face model ID or local name")
+    framework = serializers.CharField(
+        required=False, help_text="Inference framework (sglang, vllm, transformers, ...)"
+    )
+    vram_mb = serializers.IntegerField(required=False, help_text="Memory requirement in MB")
+    vram_gb = serializers.FloatField(required=False, help_text="Memory requirement in GB")
+    speed = serializers.CharField(required=False, help_text="fast, medium or slow")
+    description = serializers.CharField(required=False)
+    fps = serializers.FloatField(required=False, help_text="Frames per second (VLMs)")
+
+
+class TaskConfigSerializer(serializers.Serializer):
+    selected = serializers.CharField(allow_null=True)
+    options = serializers.DictField(child=TaskOptionSerializer())
+
+
+class InferenceConfigSerializer(serializers.Serializer):
+    max_memory_per_model = serializers.FloatField(help_text="GB")
+    offload_threshold = serializers.FloatField()
+    warmup_on_startup = serializers.BooleanField()
+    default_batch_size = serializers.IntegerField()
+    max_batch_size = serializers.IntegerField()
+
+
+class ManagementConfigSerializer(serializers.Serializer):
+    models = serializers.DictField(child=TaskConfigSerializer(), help_text="By task type")
+    inference = InferenceConfigSerializer()
+    cuda_available = serializers.BooleanField()
+    total_vram_gb = serializers.FloatField(
+        help_text="Total memory of the device (on the CPU: the machine's memory)"
+    )
+
+
+class LoadedModelSerializer(serializers.Serializer):
+    model_id = serializers.CharField()
+    memory_usage_gb = serializers.FloatField(
+        help_text="Memory counted for the model: the larger of its estimate and measured size"
+    )
+    load_time = serializers.FloatField(help_text="How long the load took, in seconds")
+
+
+class ManagementStatusSerializer(serializers.Serializer):
+    loaded_models = serializers.DictField(child=LoadedModelSerializer(), help_text="By task")
+    total_vram_allocated_gb = serializers.FloatField()
+    total_vram_available_gb = serializers.FloatField(help_text="Total capacity of the device")
+    cuda_available = serializers.BooleanField()
+    device = serializers.CharField(help_text="PyTorch device string (cpu, cuda:0, ...)")
+
+
+class SelectResultSerializer(serializers.Serializer):
+    status = serializers.CharField(help_text='"success"')
+    task_type = serializers.CharField()
+    selected_model = serializers.CharField()
+    model_id = serializers.CharField()
+    message = serializers.CharField()
+
+
+class RequirementSerializer(serializers.Serializer):
+    model_name = serializers.CharField()
+    vram_gb = serializers.FloatField()
+
+
+class BudgetValidationSerializer(serializers.Serializer):
+    valid = serializers.BooleanField()
+    total_vram_gb = serializers.FloatField()
+    total_required_gb = serializers.FloatField()
+    threshold = serializers.FloatField()
+    max_allowed_gb = serializers.FloatField(help_text="total_vram_gb × threshold")
+    model_requirements = serializers.DictField(child=RequirementSerializer())
+    warnings = serializers.ListField(child=serializers.CharField())
+
+
+class InferInSerializer(StrictSerializer):
+    image = serializers.CharField(help_text="The image, base64-encoded (or a multipart part)")
+    options = serializers.DictField(
+        required=False, default=dict, help_text="Passed to the model's predict"
+    )
+
+    def validate_image(self, value: str) -> bytes:
+        try:
+            data = decoded_image(value)
+            image_size(data, None)
+        except ValueError as exc:
+            raise serializers.ValidationError(str(exc)) from None
+        return data
+
+
+class InferResultSerializer(serializers.Serializer):
+    request_id = serializers.UUIDField()
+    task_type = serializers.CharField()
+    model_name = serializers.CharField()
+    model_id = serializers.CharField()
+    device = serializers.CharField(allow_null=True)
+    cold = serializers.BooleanField(allow_null=True, help_text="Whether this call paid a load")
+    load_time = serializers.FloatField(allow_null=True, help_text="Seconds to acquire the model")
+    inference_time = serializers.FloatField(allow_null=True, help_text="Seconds of predict")
+    result = serializers.JSONField(help_text="The model's output")

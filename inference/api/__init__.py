@@ -1,1 +1,0 @@
-"""HTTP API of the inference app: enrichment batches and task inference."""

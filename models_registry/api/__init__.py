@@ -1,1 +1,0 @@
-"""HTTP API of the registry: the Model Zoo API and the Model Management API."""
