@@ -40,7 +40,7 @@ def _raw_read(folder: Path) -> int:
 
 def measure(folder: Path, megabytes: int, rounds: int) -> dict[str, Any]:
     from inference.bootstrap import build_large_checkpoint
-    from inference.worker.zoo import ModelZoo
+    from inference.runtime.zoo import ModelZoo
     from models_registry import services
 
     checkpoint = build_large_checkpoint(folder / "big-vit", min_mb=megabytes)

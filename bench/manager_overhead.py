@@ -34,7 +34,7 @@ from pathlib import Path
 from typing import Any
 
 from bench.support import finish, setup_sqlite
-from inference.worker.specs import spec_of
+from inference.runtime.specs import spec_of
 
 GOAL = 1.05
 
@@ -60,7 +60,7 @@ def measure(model: str, rounds: int, calls: int) -> dict[str, Any]:
     from django.core.management import call_command
 
     from inference.engine.loaders import load_model
-    from inference.worker.zoo import ModelZoo
+    from inference.runtime.zoo import ModelZoo
     from models_registry.models import Loader, ModelEntry
 
     call_command("zoo_bootstrap", "--only", model, verbosity=0, stderr=io.StringIO())

@@ -30,7 +30,7 @@ from inference.models import (
     InferenceRequest,
     WorkStatus,
 )
-from inference.worker.zoo import ModelZoo, model_zoo
+from inference.runtime.zoo import ModelZoo, model_zoo
 from models_registry.models import Category, ModelEntry
 
 logger = logging.getLogger(__name__)

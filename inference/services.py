@@ -23,6 +23,7 @@ from django.utils import timezone
 
 from core.errors import Conflict, NotFound, ServiceError, Unavailable
 from fleet import selectors as fleet_selectors
+from fleet import services as fleet_services
 from fleet.selectors import is_loaded
 from inference import selectors
 from inference.engine.manager import NOT_LOCAL
@@ -37,6 +38,7 @@ from inference.tasks import enrich_batch as enrich_batch_task
 from inference.tasks import load_model as load_model_task
 from inference.tasks import run_inference as run_inference_task
 from inference.tasks import unload_model as unload_model_task
+from latency import services as latency_services
 from models_registry import selectors as registry_selectors
 from models_registry import services as registry_services
 from models_registry.models import ModelEntry, TaskType
@@ -295,3 +297,11 @@ def model_unload(*, model_name: str) -> bool:
             f"{entry.name} is in use ({held} lease(s)); it is unloaded only once released"
         )
     return True
+
+
+def retention_prune() -> dict[str, int]:
+    """Delete what is past its retention: raw latency samples and roll-ups (latency's
+    settings) and decision-log entries (``ZOO_EVENT_RETENTION_DAYS``). Run by every
+    worker's heartbeat and by ``manage.py zoo_prune``."""
+    deleted = latency_services.samples_prune()
+    return {**deleted, "events": fleet_services.events_prune()}

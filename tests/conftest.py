@@ -95,7 +95,7 @@ def make_manager(django_db_serialized_rollback, transactional_db):
     """Build managers on simulated devices with the real database sink; stops them after."""
     from inference.engine.devices import SimulatedBackend
     from inference.engine.manager import ModelManager
-    from inference.worker.state import DatabaseStateSink
+    from inference.runtime.state import DatabaseStateSink
     from tests.fakes import DictSpecs, FakeLoader
 
     built = []

@@ -11,7 +11,7 @@ from inference.engine.devices import MB
 from inference.engine.loaders.base import LoadedModel, LoadError, OutOfMemory
 from inference.engine.manager import SpecProvider
 from inference.engine.specs import ManagerSettings, ModelSpec
-from inference.worker.specs import spec_of
+from inference.runtime.specs import spec_of
 from models_registry.models import ModelEntry
 
 

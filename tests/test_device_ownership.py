@@ -9,7 +9,7 @@ from django.utils import timezone
 
 from fleet import services as fleet_services
 from fleet.models import Device, ModelState
-from inference.worker.zoo import DeviceBusy, ModelZoo
+from inference.runtime.zoo import DeviceBusy, ModelZoo
 from models_registry.models import ModelEntry
 from tests.factories import DeviceFactory, ModelStateFactory
 

@@ -14,8 +14,8 @@ from PIL import Image
 from fleet.models import Device, ModelEvent
 from inference import run, selectors, services
 from inference.models import EnrichmentBatch, EnrichmentResult, WorkStatus
+from inference.runtime.zoo import ModelZoo
 from inference.services import FrameIn
-from inference.worker.zoo import ModelZoo
 from models_registry.models import InferenceSettings
 from tests.fakes import FakeLoader, missing_weights
 

@@ -13,7 +13,7 @@ from django.db import connection
 from PIL import Image
 
 from inference import run
-from inference.worker.zoo import ModelZoo
+from inference.runtime.zoo import ModelZoo
 from models_registry.models import ModelEntry, Task
 from tests.fakes import FakeLoader, oom
 

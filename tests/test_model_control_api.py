@@ -11,7 +11,7 @@ import pytest
 from django.db import connection
 
 from inference.engine.manager import ManagerError
-from inference.worker.zoo import ModelZoo
+from inference.runtime.zoo import ModelZoo
 from models_registry.models import InferenceSettings
 from tests.fakes import FakeLoader, missing_weights
 

@@ -8,7 +8,7 @@ import pytest
 
 from fleet.models import ModelState
 from inference.engine.manager import ModelLoadFailed
-from inference.worker.zoo import ModelZoo
+from inference.runtime.zoo import ModelZoo
 from tests.fakes import FakeLoader, missing_weights
 
 pytestmark = pytest.mark.subprocess

@@ -1,4 +1,4 @@
-"""Where the manager writes what it does (``inference.worker.state`` writes it to the
+"""Where the manager writes what it does (``inference.runtime.state`` writes it to the
 database; tests keep it in memory)."""
 
 from __future__ import annotations

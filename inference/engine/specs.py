@@ -1,6 +1,6 @@
 """What the manager knows of a registry entry and of the settings: plain, immutable
 copies. The manager runs in worker threads and must not hold ORM objects across them;
-``inference.worker.specs`` makes these from the database."""
+``inference.runtime.specs`` makes these from the database."""
 
 from __future__ import annotations
 

@@ -19,8 +19,7 @@ from django.db import close_old_connections, connection
 
 from fleet import services as fleet_services
 from inference import services as services_inference
-from inference.worker.zoo import model_zoo
-from latency import services as services_latency
+from inference.runtime.zoo import model_zoo
 from latency.recorder import LatencyRecorder
 
 logger = logging.getLogger(__name__)
@@ -74,8 +73,7 @@ class Heartbeat:
             or now - self._pruned_at >= settings.ZOO_LATENCY_PRUNE_INTERVAL_S
         ):
             self._pruned_at = now
-            services_latency.samples_prune()
-            fleet_services.events_prune()
+            services_inference.retention_prune()
 
 
 @dataclass(frozen=True)

@@ -47,7 +47,7 @@ class Command(BaseCommand):
         parser.add_argument("--json", action="store_true", help="Print one JSON document only")
 
     def handle(self, *args: Any, **options: Any) -> None:
-        from inference.worker.zoo import ModelZoo
+        from inference.runtime.zoo import ModelZoo
 
         path = Path(options["image"])
         try:

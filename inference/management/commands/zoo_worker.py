@@ -29,11 +29,12 @@ class Command(BaseCommand):
         parser.add_argument("--loglevel", default="INFO")
 
     def handle(self, *args: Any, **options: Any) -> None:
+        from celery import current_app as app  # the project's app (zoo_project.celery)
+
+        from inference.runtime.specs import SpecSource
+        from inference.runtime.zoo import DeviceBusy, claim_device, device_backend, new_worker_id
         from inference.selectors import queue_for
         from inference.worker import lifecycle
-        from inference.worker.specs import SpecSource
-        from inference.worker.zoo import DeviceBusy, claim_device, device_backend, new_worker_id
-        from zoo_project.celery import app
 
         try:
             backend = device_backend(options["device"], options["total_memory_mb"] or None)

@@ -34,8 +34,8 @@ from inference.engine.devices import DeviceBackend, backend_for
 from inference.engine.loaders.base import ImageLike
 from inference.engine.manager import InferenceHook, Lease, Loaderfn, LoadHook, ModelManager
 from inference.engine.specs import ModelSpec
-from inference.worker.specs import SpecSource
-from inference.worker.state import DatabaseStateSink
+from inference.runtime.specs import SpecSource
+from inference.runtime.state import DatabaseStateSink
 
 
 class AsyncModel:

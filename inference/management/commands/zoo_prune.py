@@ -1,5 +1,5 @@
-"""``manage.py zoo_latency_prune``: delete latency data and decision-log entries past
-their retention now (workers also do it every ``ZOO_LATENCY_PRUNE_INTERVAL_S``)."""
+"""``manage.py zoo_prune``: delete latency data and decision-log entries past their
+retention now (workers also do it every ``ZOO_LATENCY_PRUNE_INTERVAL_S``)."""
 
 from __future__ import annotations
 
@@ -8,22 +8,20 @@ from typing import Any
 from django.conf import settings
 from django.core.management.base import BaseCommand
 
-from fleet import services as fleet_services
-from latency import services
+from inference import services
 
 
 class Command(BaseCommand):
     help = "Delete latency samples, roll-ups and decision-log entries past their retention."
 
     def handle(self, *args: Any, **options: Any) -> None:
-        deleted = services.samples_prune()
+        deleted = services.retention_prune()
         self.stdout.write(
             f"Deleted {deleted['samples']} raw samples (older than "
             f"{settings.ZOO_LATENCY_RAW_RETENTION_DAYS} days) and {deleted['rollups']} "
             "roll-ups."
         )
-        events = fleet_services.events_prune()
         self.stdout.write(
-            f"Deleted {events} decision-log entries (older than "
+            f"Deleted {deleted['events']} decision-log entries (older than "
             f"{settings.ZOO_EVENT_RETENTION_DAYS} days)."
         )
