@@ -26,7 +26,7 @@ from models_registry.selectors import (
     gb,
     inference_document,
     inference_settings,
-    option_document,
+    tasks_document,
     tasks_with_options,
     zoo_entries,
     zoo_entry,
@@ -256,18 +256,8 @@ def zoo_model_row(*, name: str) -> ZooModelRow | None:
 def management_config() -> dict[str, object]:
     """``GET /api/models/config``: every task's options and selection, and the settings."""
     device = primary_device()
-    models = {
-        task.name: {
-            "selected": task.selected.name if task.selected else None,
-            "options": {
-                option.model.name: option_document(option.model)
-                for option in task.task_options.all()
-            },
-        }
-        for task in tasks_with_options()
-    }
     return {
-        "models": models,
+        "models": tasks_document(),
         "inference": inference_document(inference_settings()),
         "cuda_available": device.cuda_available,
         "total_vram_gb": gb(device.total_memory_mb),

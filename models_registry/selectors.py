@@ -118,18 +118,21 @@ def inference_document(row: InferenceSettings) -> dict[str, object]:
     }
 
 
+def tasks_document() -> dict[str, object]:
+    """Each task's selection and options, as both the Model Management document
+    (``models``) and models.yaml (``tasks``) spell them."""
+    return {
+        task.name: {
+            "selected": task.selected.name if task.selected else None,
+            "options": {
+                option.model.name: option_document(option.model)
+                for option in task.task_options.all()
+            },
+        }
+        for task in tasks_with_options()
+    }
+
+
 def config_document() -> dict[str, object]:
     """The registry's tasks and inference settings in the models.yaml format."""
-    return {
-        "tasks": {
-            task.name: {
-                "selected": task.selected.name if task.selected else None,
-                "options": {
-                    option.model.name: option_document(option.model)
-                    for option in task.task_options.all()
-                },
-            }
-            for task in tasks_with_options()
-        },
-        "inference": inference_document(inference_settings()),
-    }
+    return {"tasks": tasks_document(), "inference": inference_document(inference_settings())}

@@ -22,7 +22,8 @@ def production_files(roots: list[str]) -> list[Path]:
         ["git", "ls-files", "--cached", "--others", "--exclude-standard", "--", *roots],
         capture_output=True, text=True, check=True,
     ).stdout.split()  # fmt: skip
-    return [Path(name) for name in listed if name.endswith(".py") and "/migrations/" not in name]
+    names = [name for name in listed if name.endswith(".py") and "/migrations/" not in name]
+    return [Path(name) for name in names if Path(name).exists()]
 
 
 def problems(path: Path) -> list[str]:
