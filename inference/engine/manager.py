@@ -8,6 +8,10 @@ Locks: ``_lock`` guards the bookkeeping and is only ever held briefly; ``_load_s
 makes loads sequential on the device and is held only by the thread that loads. Nobody
 holds a lock while a model runs, and acquiring a model already in memory never waits
 for a load of another model.
+
+The parts it decides with live beside it: ``residents`` (what is held, leases),
+``admission`` (what fits, which idle models go), ``idle_policy`` (when an idle model
+leaves), ``records`` (what is written through the sink), ``errors`` (why not).
 """
 
 from __future__ import annotations
@@ -16,134 +20,57 @@ import logging
 import threading
 import time
 from collections.abc import Callable
-from dataclasses import dataclass, field
 from datetime import UTC, datetime
-from typing import Any, Protocol
+from typing import Any, NoReturn, Protocol
 
+from inference.engine import admission, idle_policy, records
 from inference.engine.devices import DeviceBackend, ceil_mb
+from inference.engine.errors import (
+    ManagerError,
+    ModelBusy,
+    ModelDisabled,
+    ModelLoadFailed,
+    ModelNotLocal,
+    ModelRefused,
+    again,
+)
 from inference.engine.loaders.base import ImageLike, LoadedModel
+from inference.engine.residents import Books, Lease, Resident, ResidentView
 from inference.engine.sink import StateSink
 from inference.engine.specs import ManagerSettings, ModelSpec
-from inference.engine.vocabulary import EventCause, EventKind, EvictionPolicy, Loader, ModelStatus
+from inference.engine.vocabulary import EventCause, EventKind, Loader, ModelStatus
+
+# What callers import from here; the exceptions and the lease live in their own modules.
+__all__ = [
+    "NOT_LOCAL",
+    "InferenceHook",
+    "Lease",
+    "LoadHook",
+    "Loaderfn",
+    "ManagerError",
+    "ModelBusy",
+    "ModelDisabled",
+    "ModelLoadFailed",
+    "ModelManager",
+    "ModelNotLocal",
+    "ModelRefused",
+    "ResidentView",
+    "SpecProvider",
+]
 
 logger = logging.getLogger(__name__)
 
 NOT_LOCAL = (Loader.EXTERNAL, Loader.SERVER)
 
 
-class ManagerError(RuntimeError):
-    """A model could not be provided; the message is the reason, for people."""
-
-
-class ModelDisabled(ManagerError):
-    pass
-
-
-class ModelNotLocal(ManagerError):
-    """An external-API or separate-server model: nothing to load in this process."""
-
-
-class ModelRefused(ManagerError):
-    """Admission said no: too large for the budget, or no room beside models in use."""
-
-
-class ModelLoadFailed(ManagerError):
-    """The load itself failed (missing or corrupt weights, out of memory, ...)."""
-
-    def __init__(self, message: str, *, out_of_memory: bool = False):
-        super().__init__(message)
-        self.out_of_memory = out_of_memory
-
-
-class ModelBusy(ManagerError):
-    """An unload was asked of a model still in use."""
-
-
 class SpecProvider(Protocol):
-    """Where the manager reads entries and settings (``inference.worker.specs.SpecSource``)."""
+    """Where the manager reads entries and settings (``inference.runtime.specs.SpecSource``)."""
 
     def spec(self, name: str) -> ModelSpec: ...
 
     def settings(self) -> ManagerSettings: ...
 
     def invalidate(self) -> None: ...
-
-
-@dataclass(eq=False)
-class _Resident:
-    """A model the manager holds or is loading; its memory counts while it is here."""
-
-    spec: ModelSpec
-    status: str = ModelStatus.LOADING
-    leases: int = 0
-    held_mb: int = 0
-    on_cpu: bool = False
-    model: LoadedModel | None = None
-    measured_mb: int | None = None
-    loaded_at: datetime | None = None
-    last_used_at: datetime | None = None
-    last_used_mono: float = 0.0
-    load_duration_s: float | None = None
-    ready: threading.Event = field(default_factory=threading.Event)
-    error: ManagerError | None = None
-    doomed: str = ""  # why it must go as soon as nobody uses it
-    doomed_cause: str = ""
-    batches: set[str] = field(default_factory=set)
-
-
-@dataclass(frozen=True)
-class ResidentView:
-    """A read-only view of a resident model, for status and tests."""
-
-    name: str
-    status: str
-    leases: int
-    held_mb: int
-    on_cpu: bool
-    measured_mb: int | None
-    load_duration_s: float | None
-
-
-class Lease:
-    """The right to use a loaded model until released; a context manager.
-
-    ``predict`` runs the model without any manager lock. Releasing twice is harmless.
-    """
-
-    def __init__(self, manager: ModelManager, resident: _Resident, *, cold: bool):
-        self._manager = manager
-        self._resident = resident
-        self._released = False
-        self.cold = cold  # this acquisition paid for the load
-
-    @property
-    def spec(self) -> ModelSpec:
-        return self._resident.spec
-
-    @property
-    def model(self) -> LoadedModel:
-        model = self._resident.model
-        if model is None or self._released:
-            raise ManagerError(f"the lease on {self.spec.name} was released")
-        return model
-
-    @property
-    def device(self) -> str:
-        return "cpu" if self._resident.on_cpu else self._manager.backend.name
-
-    def predict(self, image: ImageLike, **options: Any) -> dict[str, Any]:
-        return self._manager._run(self, image, options)
-
-    def release(self) -> None:
-        if not self._released:
-            self._released = True
-            self._manager._release(self._resident)
-
-    def __enter__(self) -> Lease:
-        return self
-
-    def __exit__(self, *exc: object) -> None:
-        self.release()
 
 
 Loaderfn = Callable[[ModelSpec, str], LoadedModel]
@@ -178,8 +105,7 @@ class ModelManager:
         self._clock = clock
         self._lock = threading.Condition()
         self._load_slot = threading.Lock()
-        self._residents: dict[str, _Resident] = {}
-        self._freeing: dict[int, _Resident] = {}  # taken off the books, not yet freed
+        self._books = Books()
         self._measured: dict[str, int] = dict(sink.measured_sizes())
         self.loads_in_flight = 0
         self.peak_loads_in_flight = 0
@@ -199,13 +125,13 @@ class ModelManager:
             )
         while True:
             with self._lock:
-                resident = self._residents.get(name)
+                resident = self._books.get(name)
                 if resident is not None and resident.doomed:
                     self._lock.wait(timeout=1.0)  # it is on its way out; then load anew
                     continue
                 if resident is None:
-                    resident = _Resident(spec=spec, leases=1)
-                    self._residents[name] = resident
+                    resident = Resident(spec=spec, leases=1)
+                    self._books.add(resident)
                     loader_thread = True
                 else:
                     resident.spec = spec  # pins and priorities apply from the next use
@@ -218,49 +144,51 @@ class ModelManager:
                 if batch:
                     resident.batches.add(batch)
                 break
-        if not loader_thread:
-            resident.ready.wait()
-            if resident.error is not None:
-                raise _again(resident.error) from resident.error
-            with self._lock:
-                self._touch(resident, None)
-            return Lease(self, resident, cold=True)
+        if loader_thread:
+            self._load_for_all(resident)
+        else:
+            self._wait_for_load(resident)
+        return Lease(self, resident, cold=True)
+
+    def _load_for_all(self, resident: Resident) -> None:
+        """Load the model, then wake those waiting on this load with its outcome."""
         try:
             self._load(resident)
         except ManagerError as exc:
             with self._lock:
                 resident.error = exc
-                if self._residents.get(name) is resident:
-                    del self._residents[name]
+                self._books.drop(resident)
                 self._lock.notify_all()
             resident.ready.set()
             raise
         resident.ready.set()
-        return Lease(self, resident, cold=True)
 
-    def _touch(self, resident: _Resident, batch: str | None) -> None:
+    def _wait_for_load(self, resident: Resident) -> None:
+        """Another thread is loading the model: share its outcome."""
+        resident.ready.wait()
+        if resident.error is not None:
+            raise again(resident.error) from resident.error
+        with self._lock:
+            self._touch(resident, None)
+
+    def _touch(self, resident: Resident, batch: str | None) -> None:
         resident.last_used_at = datetime.now(UTC)
         resident.last_used_mono = self._clock()
         if batch:
             resident.batches.add(batch)
 
-    def _release(self, resident: _Resident) -> None:
-        to_free: _Resident | None = None
+    def _release(self, resident: Resident) -> None:
+        to_free: Resident | None = None
         with self._lock:
             resident.leases -= 1
             self._touch(resident, None)
             if resident.leases == 0:
                 settings = self._specs.settings()
-                if (
-                    not resident.doomed
-                    and settings.policy == EvictionPolicy.AFTER_BATCH
-                    and not resident.batches
-                    and not resident.spec.pinned
-                ):
+                if not resident.doomed and idle_policy.over_after_use(resident, settings):
                     resident.doomed = "after_batch: its use finished"
                     resident.doomed_cause = EventCause.AFTER_BATCH
-                if resident.doomed and self._residents.get(resident.spec.name) is resident:
-                    to_free = self._take(resident)
+                if resident.doomed and self._books.holds(resident):
+                    to_free = self._books.take(resident)
                 self._lock.notify_all()
             leases = resident.leases
         if to_free is not None:
@@ -284,24 +212,17 @@ class ModelManager:
             self._on_inference(resident.spec, lease.device, self._clock() - start, lease.cold)
         return result
 
-    def _fault(self, resident: _Resident, reason: str) -> None:
+    def _fault(self, resident: Resident, reason: str) -> None:
         """A loaded model failed in a way that leaves it unusable: error, then unload."""
         with self._lock:
             resident.status = ModelStatus.ERROR
             resident.doomed = reason
             resident.doomed_cause = EventCause.FAULT
-        self._sink.transition(
-            resident.spec,
-            status=ModelStatus.ERROR,
-            load_count=resident.leases,
-            last_error=reason,
-            error_count_increment=1,
-        )
-        self._sink.event(resident.spec, EventKind.FAIL, reason, cause=EventCause.INFERENCE_FAULT)
+        records.faulted(self._sink, resident, reason)
 
     # --- loading -----------------------------------------------------------------------
 
-    def _load(self, resident: _Resident) -> None:
+    def _load(self, resident: Resident) -> None:
         spec = resident.spec
         with self._load_slot:
             with self._lock:
@@ -314,45 +235,64 @@ class ModelManager:
                     self.loads_in_flight -= 1
         logger.info("Loaded %s on %s", spec.name, self.device_of(resident))
 
-    def device_of(self, resident: _Resident) -> str:
+    def device_of(self, resident: Resident) -> str:
         return "cpu" if resident.on_cpu else self.backend.name
 
-    def _admit_and_load(self, resident: _Resident) -> None:
+    def _admit_and_load(self, resident: Resident) -> None:
         spec = resident.spec
         settings = self._specs.settings()
         need = max(spec.vram_mb, self._measured.get(spec.name, 0))
+        self._reserve(resident, need, settings)
+        device = "cpu" if resident.on_cpu else self.backend.torch_device
+        self._sink.transition(
+            spec, status=ModelStatus.LOADING, load_count=resident.leases, on_cpu=resident.on_cpu
+        )
+        started = self._clock()
+        model, measured = self._load_and_measure(resident, device, need, settings)
+        duration = self._clock() - started
+        with self._lock:
+            resident.model = model
+            resident.status = ModelStatus.LOADED
+            resident.measured_mb = measured
+            resident.loaded_at = datetime.now(UTC)
+            resident.load_duration_s = duration
+            self._touch(resident, None)
+            self._measured[spec.name] = measured
+        records.loaded(
+            self._sink, resident, self.backend.name, measured=measured, duration=duration
+        )
+        if self._on_load is not None:
+            self._on_load(spec, self.device_of(resident), duration)
+
+    def _reserve(self, resident: Resident, need: int, settings: ManagerSettings) -> None:
+        """Admit the model at ``need`` MB and evict the idle models it needs gone.
+
+        A refusal is recorded and raised before anything is evicted.
+        """
+        spec = resident.spec
         try:
             with self._lock:
                 on_cpu, victims = self._admit(spec, need, settings)
-                taken = [self._take(victim) for victim in victims]
+                taken = [self._books.take(victim) for victim in victims]
                 resident.on_cpu = on_cpu
                 resident.held_mb = 0 if on_cpu else need
         except ModelRefused as refusal:
-            self._sink.transition(
-                spec,
-                status=ModelStatus.ERROR,
-                load_count=0,
-                last_error=str(refusal),
-                error_count_increment=1,
-            )
-            self._sink.event(
-                spec, EventKind.REFUSE, str(refusal), memory_mb=need, cause=EventCause.REFUSED
-            )
+            records.refused(self._sink, spec, refusal, need)
             raise
         for victim in taken:
             idle = self._clock() - victim.last_used_mono
             self._free(
                 victim,
                 EventKind.EVICT,
-                f"evicted {victim.spec.name} ({settings.policy}, idle {_age(idle)}, "
-                f"{victim.held_mb} MB) to fit {spec.name}",
+                records.eviction_reason(victim, settings.policy, idle, spec.name),
                 EventCause.MAKE_ROOM,
             )
-        device = "cpu" if resident.on_cpu else self.backend.torch_device
-        self._sink.transition(
-            spec, status=ModelStatus.LOADING, load_count=resident.leases, on_cpu=resident.on_cpu
-        )
-        started = self._clock()
+
+    def _load_and_measure(
+        self, resident: Resident, device: str, need: int, settings: ManagerSettings
+    ) -> tuple[LoadedModel, int]:
+        """Call the loader and measure what it took; on any failure, undo and raise."""
+        spec = resident.spec
         model: LoadedModel | None = None
         try:
             mark = 0 if resident.on_cpu else self.backend.memory_mark()
@@ -366,41 +306,9 @@ class ModelManager:
                 self.backend.on_loaded(spec.name, held)
         except Exception as exc:
             self._abort_load(resident, model, exc)
-        duration = self._clock() - started
-        with self._lock:
-            resident.model = model
-            resident.status = ModelStatus.LOADED
-            resident.measured_mb = measured
-            resident.loaded_at = datetime.now(UTC)
-            resident.load_duration_s = duration
-            self._touch(resident, None)
-            self._measured[spec.name] = measured
-        self._sink.transition(
-            spec,
-            status=ModelStatus.LOADED,
-            load_count=resident.leases,
-            measured_mb=measured,
-            loaded_at=resident.loaded_at,
-            last_used_at=resident.last_used_at,
-            load_duration_s=duration,
-            on_cpu=resident.on_cpu,
-            last_error="",
-        )
-        where = "on the CPU (fallback)" if resident.on_cpu else f"on {self.backend.name}"
-        self._sink.event(
-            spec,
-            EventKind.CPU_FALLBACK if resident.on_cpu else EventKind.LOAD,
-            f"loaded {spec.name} {where} in {duration:.2f} s "
-            f"(estimate {spec.vram_mb} MB, measured {measured} MB)",
-            # What counts against the budget, so the log alone can audit it.
-            memory_mb=measured if resident.on_cpu else resident.held_mb,
-            duration_s=duration,
-            cause=EventCause.LOADED,
-        )
-        if self._on_load is not None:
-            self._on_load(spec, self.device_of(resident), duration)
+        return model, measured
 
-    def _grow(self, resident: _Resident, held: int, settings: ManagerSettings) -> None:
+    def _grow(self, resident: Resident, held: int, settings: ManagerSettings) -> None:
         """The model measured larger than its reservation: make room or fail the load."""
         if held <= resident.held_mb:
             return
@@ -412,18 +320,19 @@ class ModelManager:
             except ModelRefused:
                 resident.held_mb = held  # keep it counted until the abort frees it
                 raise
-            taken = [self._take(victim) for victim in victims]
+            taken = [self._books.take(victim) for victim in victims]
             resident.held_mb = held
         for victim in taken:
             self._free(
                 victim,
                 EventKind.EVICT,
-                f"evicted {victim.spec.name} ({settings.policy}, {victim.held_mb} MB) to fit "
-                f"{resident.spec.name}, which measured {held} MB",
+                records.regrowth_eviction_reason(victim, settings.policy, resident.spec.name, held),
                 EventCause.MAKE_ROOM,
             )
 
-    def _abort_load(self, resident: _Resident, model: LoadedModel | None, exc: Exception) -> None:
+    def _abort_load(
+        self, resident: Resident, model: LoadedModel | None, exc: Exception
+    ) -> NoReturn:
         spec = resident.spec
         out_of_memory = self.backend.is_out_of_memory(exc)
         if model is not None:
@@ -437,116 +346,23 @@ class ModelManager:
             reason = str(exc)
         else:
             reason = f"{type(exc).__name__}: {exc}"
-        self._sink.transition(
-            spec,
-            status=ModelStatus.ERROR,
-            load_count=0,
-            last_error=reason,
-            error_count_increment=1,
-            on_cpu=False,
-        )
-        cause = EventCause.OUT_OF_MEMORY if out_of_memory else EventCause.LOAD_ERROR
-        self._sink.event(spec, EventKind.FAIL, reason, cause=cause)
+        records.load_failed(self._sink, spec, reason, out_of_memory=out_of_memory)
         raise ModelLoadFailed(reason, out_of_memory=out_of_memory) from exc
 
     def _admit(
         self, spec: ModelSpec, need: int, settings: ManagerSettings, *, cpu_ok: bool = True
-    ) -> tuple[bool, list[_Resident]]:
+    ) -> admission.Placement:
         """Where the model goes: (on the CPU?, idle models to evict first). Under ``_lock``.
 
         Refuses a model larger than the whole budget before evicting anything.
         """
-        fallback = cpu_ok and settings.cpu_fallback and self.backend.kind != "cpu"
-        budget = self.backend.budget_mb(settings.offload_threshold)
-        pool = min(settings.zoo_pool_mb, budget) if spec.in_zoo else None
-        where = self.backend.name
-        if need > budget or (pool is not None and need > pool):
-            if fallback:
-                return True, []
-            too_big_for_pool = pool is not None and need > pool
-            limit, label = (pool, "zoo pool") if too_big_for_pool else (budget, "device budget")
-            raise ModelRefused(
-                f"{spec.name} needs {need} MB, more than the whole {label} of {limit} MB "
-                f"on {where}; nothing was evicted"
-            )
-        device_free = budget - self._held()
-        pool_free = (pool - self._held(zoo_only=True)) if pool is not None else 0
-        victims: list[_Resident] = []
-
-        def fits() -> bool:
-            return need <= device_free and (pool is None or need <= pool_free)
-
-        for candidate in self._eviction_order(exclude=spec.name):
-            if fits():
-                break
-            helps_pool = pool is not None and need > pool_free and candidate.spec.in_zoo
-            if need > device_free or helps_pool:
-                victims.append(candidate)
-                device_free += candidate.held_mb
-                if candidate.spec.in_zoo:
-                    pool_free += candidate.held_mb
-        if fits():
-            return False, self._only_needed(victims, need, device_free, pool_free, pool)
-        if fallback:
-            return True, []
-        in_use = sum(r.held_mb for r in self._residents.values() if r.leases and not r.on_cpu)
-        raise ModelRefused(
-            f"no room for {spec.name} ({need} MB) on {where}: {budget - self._held()} MB of "
-            f"the {budget} MB budget free"
-            + (f", {max(0, pool_free)} MB of the {pool} MB zoo pool" if pool is not None else "")
-            + f"; {in_use} MB held by models in use or pinned cannot be evicted"
-        )
-
-    @staticmethod
-    def _only_needed(
-        victims: list[_Resident], need: int, device_free: int, pool_free: int, pool: int | None
-    ) -> list[_Resident]:
-        """Spare the victims the load turns out not to need, most recently used first.
-
-        Victims are chosen oldest first until the model fits; when a large one late in
-        that order frees enough on its own, the small ones before it need not go (the
-        small always-used depth model, say, need not be reloaded on every batch).
-        """
-        kept = list(victims)
-        for victim in reversed(victims):
-            in_pool = pool is not None and victim.spec.in_zoo
-            device_after = device_free - victim.held_mb
-            pool_after = pool_free - victim.held_mb if in_pool else pool_free
-            if need <= device_after and (pool is None or need <= pool_after):
-                kept.remove(victim)
-                device_free, pool_free = device_after, pool_after
-        return kept
-
-    def _held(self, *, zoo_only: bool = False) -> int:
-        """MB counted against the budget: residents on the device and memory being freed."""
-        return sum(
-            r.held_mb
-            for r in [*self._residents.values(), *self._freeing.values()]
-            if not r.on_cpu and (r.spec.in_zoo or not zoo_only)
-        )
-
-    def _eviction_order(self, *, exclude: str) -> list[_Resident]:
-        """Idle, unpinned, loaded models: lowest priority first, then least recently used."""
-        idle = [
-            r
-            for r in self._residents.values()
-            if r.status == ModelStatus.LOADED
-            and r.leases == 0
-            and not r.spec.pinned
-            and not r.on_cpu
-            and r.spec.name != exclude
-        ]
-        return sorted(idle, key=lambda r: (r.spec.priority, r.last_used_mono))
+        room = admission.room_for(spec, settings, self.backend, self._books, cpu_ok=cpu_ok)
+        idle = self._books.eviction_order(exclude=spec.name)
+        return admission.admit(spec.name, need, room, idle)
 
     # --- unloading ---------------------------------------------------------------------
 
-    def _take(self, resident: _Resident) -> _Resident:
-        """Remove a resident from the books; its memory counts as freeing until freed."""
-        del self._residents[resident.spec.name]
-        self._freeing[id(resident)] = resident
-        return resident
-
-    def _free(self, resident: _Resident, kind: str, reason: str, cause: str) -> None:
+    def _free(self, resident: Resident, kind: str, reason: str, cause: str) -> None:
         """Give a taken resident's memory back, then record it."""
         spec = resident.spec
         mark = 0 if resident.on_cpu else self.backend.memory_mark()
@@ -561,13 +377,9 @@ class ModelManager:
                 reason += f", expected about {expected} MB: something still holds its tensors"
                 logger.warning("%s", reason)
         with self._lock:
-            self._freeing.pop(id(resident), None)
+            self._books.freed(resident)
             self._lock.notify_all()
-        fields: dict[str, Any] = {"load_count": 0, "on_cpu": False}
-        if resident.status != ModelStatus.ERROR:
-            fields["status"] = ModelStatus.UNLOADED
-        self._sink.transition(spec, **fields)
-        self._sink.event(spec, kind, reason, memory_mb=resident.held_mb or None, cause=cause)
+        records.freed(self._sink, resident, kind, reason, cause)
         logger.info("%s", reason)
 
     def unload(
@@ -585,7 +397,7 @@ class ModelManager:
         deadline = self._clock() + wait_s
         with self._lock:
             while True:
-                resident = self._residents.get(name)
+                resident = self._books.get(name)
                 if resident is None or resident.status != ModelStatus.LOADED:
                     if resident is not None and resident.status == ModelStatus.LOADING:
                         raise ModelBusy(f"{name} is loading; unload it once it is loaded")
@@ -599,7 +411,7 @@ class ModelManager:
                         "once released"
                     )
                 self._lock.wait(timeout=remaining)
-            taken = self._take(resident)
+            taken = self._books.take(resident)
         self._free(taken, EventKind.UNLOAD, reason or f"unloaded {name} on request", cause)
         return True
 
@@ -607,19 +419,13 @@ class ModelManager:
         """A batch finished. Under ``after_batch``, idle models it used are unloaded."""
         to_free = []
         with self._lock:
-            after_batch = self._specs.settings().policy == EvictionPolicy.AFTER_BATCH
-            for resident in list(self._residents.values()):
+            settings = self._specs.settings()
+            for resident in list(self._books.residents.values()):
                 if batch not in resident.batches:
                     continue
                 resident.batches.discard(batch)
-                if (
-                    after_batch
-                    and not resident.batches
-                    and resident.leases == 0
-                    and resident.status == ModelStatus.LOADED
-                    and not resident.spec.pinned
-                ):
-                    to_free.append(self._take(resident))
+                if idle_policy.over_after_batch(resident, settings):
+                    to_free.append(self._books.take(resident))
         for resident in to_free:
             self._free(
                 resident,
@@ -633,37 +439,26 @@ class ModelManager:
         ``keep_alive``, models idle longer than ``keep_alive_s``. Returns their names."""
         settings = self._specs.settings()
         now = self._clock()
-        to_free: list[tuple[_Resident, str, str]] = []
+        to_free: list[tuple[Resident, str, str]] = []
         with self._lock:
-            for resident in list(self._residents.values()):
+            for resident in list(self._books.residents.values()):
                 if resident.status != ModelStatus.LOADED or resident.leases:
                     continue
                 try:
-                    spec = self._specs.spec(resident.spec.name)
+                    spec: ModelSpec | None = self._specs.spec(resident.spec.name)
                 except LookupError:
                     spec = None
-                if spec is None or not spec.enabled:
-                    why = "deleted from" if spec is None else "disabled in"
-                    reason = f"unloaded {resident.spec.name}: {why} the registry"
-                    cause: str = EventCause.REGISTRY
-                elif (
-                    settings.policy == EvictionPolicy.KEEP_ALIVE
-                    and not spec.pinned
-                    and now - resident.last_used_mono >= settings.keep_alive_s
-                ):
-                    idle = _age(now - resident.last_used_mono)
-                    reason = f"unloaded {spec.name}: keep_alive, idle {idle}"
-                    cause = EventCause.KEEP_ALIVE
-                else:
-                    continue
-                to_free.append((self._take(resident), reason, cause))
+                verdict = idle_policy.reap_reason(resident, spec, settings, now)
+                if verdict is not None:
+                    reason, cause = verdict
+                    to_free.append((self._books.take(resident), reason, cause))
         for resident, reason, cause in to_free:
             self._free(resident, EventKind.UNLOAD, reason, cause)
         return [resident.spec.name for resident, _, _ in to_free]
 
     def close(self) -> None:
         """Unload every idle model (at worker shutdown)."""
-        for name in list(self._residents):
+        for name in list(self._books.residents):
             try:
                 self.unload(
                     name,
@@ -682,34 +477,8 @@ class ModelManager:
 
     def snapshot(self) -> dict[str, ResidentView]:
         with self._lock:
-            return {
-                name: ResidentView(
-                    name=name,
-                    status=r.status,
-                    leases=r.leases,
-                    held_mb=r.held_mb,
-                    on_cpu=r.on_cpu,
-                    measured_mb=r.measured_mb,
-                    load_duration_s=r.load_duration_s,
-                )
-                for name, r in self._residents.items()
-            }
+            return self._books.snapshot()
 
     def held_mb(self) -> int:
         with self._lock:
-            return self._held()
-
-
-def _again(exc: ManagerError) -> ManagerError:
-    """A fresh copy of a load's failure for each thread that waited on that load."""
-    if isinstance(exc, ModelLoadFailed):
-        return ModelLoadFailed(str(exc), out_of_memory=exc.out_of_memory)
-    return type(exc)(str(exc))
-
-
-def _age(seconds: float) -> str:
-    if seconds < 90:
-        return f"{seconds:.0f} s"
-    if seconds < 5400:
-        return f"{seconds / 60:.0f} min"
-    return f"{seconds / 3600:.1f} h"
+            return self._books.held()

@@ -1,0 +1,118 @@
+"""What the manager writes through its ``StateSink`` when a model changes state: the
+status row's new fields and the decision-log entry beside them, written together so the
+two APIs and the log tell one story.
+
+The reasons are for people and are also what tests and operators match on, so their
+wording lives here, in one place.
+"""
+
+from __future__ import annotations
+
+from typing import Any
+
+from inference.engine.errors import ModelRefused
+from inference.engine.residents import Resident
+from inference.engine.sink import StateSink
+from inference.engine.specs import ModelSpec
+from inference.engine.vocabulary import EventCause, EventKind, ModelStatus
+
+
+def age(seconds: float) -> str:
+    """An idle time, as people say it."""
+    if seconds < 90:
+        return f"{seconds:.0f} s"
+    if seconds < 5400:
+        return f"{seconds / 60:.0f} min"
+    return f"{seconds / 3600:.1f} h"
+
+
+def eviction_reason(victim: Resident, policy: str, idle_s: float, to_fit: str) -> str:
+    """Why ``victim`` goes to make room, before a load."""
+    return (
+        f"evicted {victim.spec.name} ({policy}, idle {age(idle_s)}, "
+        f"{victim.held_mb} MB) to fit {to_fit}"
+    )
+
+
+def regrowth_eviction_reason(victim: Resident, policy: str, to_fit: str, held: int) -> str:
+    """Why ``victim`` goes to make room for a model that measured above its estimate."""
+    return (
+        f"evicted {victim.spec.name} ({policy}, {victim.held_mb} MB) to fit "
+        f"{to_fit}, which measured {held} MB"
+    )
+
+
+def refused(sink: StateSink, spec: ModelSpec, refusal: ModelRefused, need: int) -> None:
+    """Admission said no: the model is in error with the refusal as its reason."""
+    sink.transition(
+        spec,
+        status=ModelStatus.ERROR,
+        load_count=0,
+        last_error=str(refusal),
+        error_count_increment=1,
+    )
+    sink.event(spec, EventKind.REFUSE, str(refusal), memory_mb=need, cause=EventCause.REFUSED)
+
+
+def loaded(
+    sink: StateSink, resident: Resident, device_name: str, *, measured: int, duration: float
+) -> None:
+    """A load finished: the model is loaded, with its measure and how long it took."""
+    spec = resident.spec
+    sink.transition(
+        spec,
+        status=ModelStatus.LOADED,
+        load_count=resident.leases,
+        measured_mb=measured,
+        loaded_at=resident.loaded_at,
+        last_used_at=resident.last_used_at,
+        load_duration_s=duration,
+        on_cpu=resident.on_cpu,
+        last_error="",
+    )
+    where = "on the CPU (fallback)" if resident.on_cpu else f"on {device_name}"
+    sink.event(
+        spec,
+        EventKind.CPU_FALLBACK if resident.on_cpu else EventKind.LOAD,
+        f"loaded {spec.name} {where} in {duration:.2f} s "
+        f"(estimate {spec.vram_mb} MB, measured {measured} MB)",
+        # What counts against the budget, so the log alone can audit it.
+        memory_mb=measured if resident.on_cpu else resident.held_mb,
+        duration_s=duration,
+        cause=EventCause.LOADED,
+    )
+
+
+def load_failed(sink: StateSink, spec: ModelSpec, reason: str, *, out_of_memory: bool) -> None:
+    """A load failed after admission; nothing of it is held any more."""
+    sink.transition(
+        spec,
+        status=ModelStatus.ERROR,
+        load_count=0,
+        last_error=reason,
+        error_count_increment=1,
+        on_cpu=False,
+    )
+    cause = EventCause.OUT_OF_MEMORY if out_of_memory else EventCause.LOAD_ERROR
+    sink.event(spec, EventKind.FAIL, reason, cause=cause)
+
+
+def faulted(sink: StateSink, resident: Resident, reason: str) -> None:
+    """A loaded model failed while running and is unusable; it goes once released."""
+    sink.transition(
+        resident.spec,
+        status=ModelStatus.ERROR,
+        load_count=resident.leases,
+        last_error=reason,
+        error_count_increment=1,
+    )
+    sink.event(resident.spec, EventKind.FAIL, reason, cause=EventCause.INFERENCE_FAULT)
+
+
+def freed(sink: StateSink, resident: Resident, kind: str, reason: str, cause: str) -> None:
+    """A model's memory was given back (evicted or unloaded); an error stays an error."""
+    fields: dict[str, Any] = {"load_count": 0, "on_cpu": False}
+    if resident.status != ModelStatus.ERROR:
+        fields["status"] = ModelStatus.UNLOADED
+    sink.transition(resident.spec, **fields)
+    sink.event(resident.spec, kind, reason, memory_mb=resident.held_mb or None, cause=cause)
