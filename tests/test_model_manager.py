@@ -104,8 +104,7 @@ def test_loads_of_different_models_happen_one_at_a_time(make_manager):
             return names[index]
 
     assert sorted(in_threads(4, use)) == sorted(names)
-    assert rig.loader.peak_in_flight == 1
-    assert rig.manager.peak_loads_in_flight == 1
+    assert rig.loader.peak_in_flight == 1  # counted inside the loader calls themselves
     assert sorted(rig.loader.loads) == sorted(names)
 
 
