@@ -107,8 +107,6 @@ class ModelManager:
         self._load_slot = threading.Lock()
         self._books = Books()
         self._measured: dict[str, int] = dict(sink.measured_sizes())
-        self.loads_in_flight = 0
-        self.peak_loads_in_flight = 0
 
     # --- acquiring and releasing -----------------------------------------------------
 
@@ -225,14 +223,7 @@ class ModelManager:
     def _load(self, resident: Resident) -> None:
         spec = resident.spec
         with self._load_slot:
-            with self._lock:
-                self.loads_in_flight += 1
-                self.peak_loads_in_flight = max(self.peak_loads_in_flight, self.loads_in_flight)
-            try:
-                self._admit_and_load(resident)
-            finally:
-                with self._lock:
-                    self.loads_in_flight -= 1
+            self._admit_and_load(resident)
         logger.info("Loaded %s on %s", spec.name, self.device_of(resident))
 
     def device_of(self, resident: Resident) -> str:
