@@ -129,13 +129,39 @@ def _naive(model_id: int, first: int, size: int, kind: str) -> list[tuple[Any, .
 
 def history_race(rounds: int) -> dict[str, Any]:
     """Ours against percentile_cont over the raw rows, alternated; then accuracy."""
-    from django.utils import timezone
-
-    from latency import selectors, sketch
+    from latency import sketch
     from models_registry.models import ModelEntry
 
     model = ModelEntry.objects.get(name=TARGET_MODEL)
     since, size = 1440, 300
+    ours_ms, naive_ms = _race(model, since, size, rounds)
+    accuracy = _accuracy(model, since, size)
+    ours_median, naive_median = statistics.median(ours_ms), statistics.median(naive_ms)
+    return {
+        "model": TARGET_MODEL,
+        "window_minutes": since,
+        "bucket_seconds": size,
+        "buckets": accuracy["buckets"],
+        "samples_in_window": accuracy["samples"],
+        "rounds": rounds,
+        "ours_ms": round(ours_median, 2),
+        "naive_percentile_cont_ms": round(naive_median, 1),
+        "speedup": round(naive_median / ours_median, 1),
+        "goal_ms": GOAL_MS,
+        "max_rel_error_p50": round(accuracy["worst"]["p50"], 5),
+        "max_rel_error_p95": round(accuracy["worst"]["p95"], 5),
+        "alpha": sketch.ALPHA,
+        "percentiles_outside_bound": accuracy["outside"],
+        "count_or_avg_mismatches": accuracy["mismatched_counts"],
+    }
+
+
+def _race(model: Any, since: int, size: int, rounds: int) -> tuple[list[float], list[float]]:
+    """Milliseconds per call of the history API and of the naive query, alternated."""
+    from django.utils import timezone
+
+    from latency import selectors
+
     ours_ms: list[float] = []
     naive_ms: list[float] = []
 
@@ -154,6 +180,14 @@ def history_race(rounds: int) -> dict[str, Any]:
             started = time.perf_counter()
             call()
             times.append((time.perf_counter() - started) * 1000)
+    return ours_ms, naive_ms
+
+
+def _accuracy(model: Any, since: int, size: int) -> dict[str, Any]:
+    """Every bucket of the history API against percentile_disc over the raw rows."""
+    from django.utils import timezone
+
+    from latency import selectors, sketch
 
     now = timezone.now()
     first = (int(now.timestamp()) - since * 60) // size * size
@@ -181,35 +215,25 @@ def history_race(rounds: int) -> dict[str, Any]:
             worst[key] = max(worst[key], abs(reported - truth) / truth)
             # The sketch's bound, plus the API's rounding to a thousandth of a ms.
             outside += abs(reported - truth) > sketch.ALPHA * truth * (1 + 1e-9) + 0.0005
-    ours_median, naive_median = statistics.median(ours_ms), statistics.median(naive_ms)
     return {
-        "model": TARGET_MODEL,
-        "window_minutes": since,
-        "bucket_seconds": size,
         "buckets": len(history.snapshots),
-        "samples_in_window": samples,
-        "rounds": rounds,
-        "ours_ms": round(ours_median, 2),
-        "naive_percentile_cont_ms": round(naive_median, 1),
-        "speedup": round(naive_median / ours_median, 1),
-        "goal_ms": GOAL_MS,
-        "max_rel_error_p50": round(worst["p50"], 5),
-        "max_rel_error_p95": round(worst["p95"], 5),
-        "alpha": sketch.ALPHA,
-        "percentiles_outside_bound": outside,
-        "count_or_avg_mismatches": mismatched_counts,
+        "samples": samples,
+        "worst": worst,
+        "outside": outside,
+        "mismatched_counts": mismatched_counts,
     }
 
 
 def recording_cost(calls: int, rounds: int) -> dict[str, Any]:
     """acquire → predict → release with and without the recorder's hook; flush cost."""
-    from bench.swaps import _IMAGE, CountingLoader, MemorySink, StaticSpecs, zoo_specs
+    from bench.swaps import IMAGE, zoo_sizes, zoo_specs
     from inference.engine.devices import SimulatedBackend
     from inference.engine.manager import ModelManager
     from inference.engine.specs import ManagerSettings
     from latency.models import LatencySample
     from latency.recorder import LatencyRecorder
     from models_registry.models import ModelEntry
+    from tests.fakes import DictSpecs, FakeLoader, MemorySink
 
     specs = zoo_specs()
     entry = ModelEntry.objects.get(name=TARGET_MODEL)
@@ -218,11 +242,13 @@ def recording_cost(calls: int, rounds: int) -> dict[str, Any]:
     recorder = LatencyRecorder(max_buffered=calls * rounds + 1)
 
     def manager(with_recorder: bool) -> ModelManager:
+        loader = FakeLoader()
+        loader.sizes = zoo_sizes()
         return ModelManager(
             SimulatedBackend("sim:0", 24576),
-            specs=StaticSpecs(specs, settings),
+            specs=DictSpecs.of(specs, settings),
             sink=MemorySink(),
-            loader=CountingLoader(),
+            loader=loader,
             on_inference=recorder.inference if with_recorder else None,
         )
 
@@ -230,7 +256,7 @@ def recording_cost(calls: int, rounds: int) -> dict[str, Any]:
     per_call: dict[str, list[float]] = {"plain": [], "recorded": []}
     for name in managers:  # load once, outside the timing
         with managers[name].acquire(TARGET_MODEL) as lease:
-            lease.predict(_IMAGE)
+            lease.predict(IMAGE)
     for round_ in range(rounds):
         order = ["plain", "recorded"] if round_ % 2 == 0 else ["recorded", "plain"]
         for name in order:
@@ -238,7 +264,7 @@ def recording_cost(calls: int, rounds: int) -> dict[str, Any]:
             started = time.perf_counter()
             for _ in range(calls):
                 with mgr.acquire(TARGET_MODEL) as lease:
-                    lease.predict(_IMAGE)
+                    lease.predict(IMAGE)
             per_call[name].append((time.perf_counter() - started) / calls * 1e6)
     plain, recorded = statistics.median(per_call["plain"]), statistics.median(per_call["recorded"])
 

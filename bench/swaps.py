@@ -4,65 +4,39 @@ Run from the repository root::
 
     .venv/bin/python -m bench.swaps [--batches 1000] [--seed 7] [--json out.json]
 
-A seeded trace of enrichment batches is replayed against:
+A trace of enrichment batches is generated from a seeded label mix (``LABEL_MIX``;
+nothing recorded is replayed) and run against:
 
-1. **lru** — this system: a real ``inference.manager.ModelManager`` with policy ``lru``
-   on a ``SimulatedBackend`` of 24 GB × 0.8 (so only the 1,650 MB zoo pool binds),
-   with an instant in-memory loader whose models measure exactly their registry
-   estimate, and an in-memory ``StateSink`` (no database).
+1. **lru** — this system: a real ``ModelManager`` with policy ``lru`` on a
+   ``SimulatedBackend`` of 24 GB × 0.8 (so only the 1,650 MB zoo pool binds), with the
+   test suite's doubles (``tests.fakes``): models that load at once and measure exactly
+   their registry estimate, and a decision log in memory (no database).
 2. **after_batch** — the Model Zoo document's behaviour: the same manager with policy
    ``after_batch`` (every model a batch used is unloaded when ``end_batch`` is called).
-3. **belady** — the offline rule, computed on the trace with the same sizes and pool:
-   on a miss, evict the resident model whose next use is furthest in the future until
-   the requested model fits. With unequal sizes "furthest next use" is the standard
-   generalisation of Belady's rule; it is a near-optimal bound, not a proven optimum
-   (optimal paging with sizes is NP-hard in general).
+3. **belady** — offline, on the same uses, sizes and pool: on a miss, evict the model
+   whose next use is furthest away until the requested one fits; with unequal sizes a
+   near-optimal rule, not an optimum (optimal paging with sizes is NP-hard in general).
 
-Because the trace only ever uses ten models, the true offline optimum is also
-computed exactly, by dynamic programming over every set of models that fits in the
-pool (2^10 states; ``exact_optimum``). On the default trace, and on seeds 0–7, it
-comes out about 11 % below Belady's rule: with a 1,650 MB pool and 1,500 MB models,
-which models to drop matters as much as when they are next used. The goal is judged
-against this exact optimum; the ratio to Belady is shown beside it.
+The trace uses ten models, so the exact offline optimum is computed too (dynamic
+programming over resident sets, ``exact_optimum``); the goal, lru within 1.2× of it, is
+judged against it. Two lower bounds hold for any policy: *compulsory* (the distinct
+models used) and *compulsory + conflicts* (a use of m is a forced load when, since m's
+previous use, some x was used with size(m) + size(x) > pool).
 
-Two lower bounds, valid for any policy, show what the trace itself forces:
-*compulsory* (the number of distinct models ever used) and *compulsory + conflicts*
-(a use of model m is a forced load when, since m's previous use, some model x was used
-with size(m) + size(x) > pool: x had to be resident at that moment and m cannot have
-been beside it).
+The order inside a batch is the service's own: ``inference.run.batch_plan``, which
+``batch_run`` follows, fed the catalog's trigger table as a fresh database holds it
+(``trigger_table``). Each triggered model is acquired once per batch (acquire → predict
+on each of its items → release, ``batch=`` set): all-frames models first, then per-label
+models by first appearance, frame by frame and detection by detection, OCR last; then
+``end_batch``. One model is leased at a time, so only the one being acquired cannot be
+evicted; Belady and the optimum work at that granularity too.
 
-How the pipeline is driven (as the enrichment stage will): for each batch, the work is
-grouped by model, so each triggered model is acquired once per batch (acquire → predict
-on each frame it concerns → release), with ``batch=`` set, and ``end_batch`` is called
-when the batch's work is done. The order inside a batch is fixed and deterministic:
-first the all-frames models (``depth-anything-v2-small``, ``weather-classification``),
-then the per-label models following the trigger table's row order (person, car, truck,
-motorcycle, cat, dog), each model once, at its first appearance. Only one model is
-leased at a time, so the model being acquired is the only one that cannot be evicted;
-Belady and the exact optimum are computed at that same granularity. (Keeping every
-model a batch needs resident at once is impossible: a person batch needs
-``vitpose-small`` and ``segformer-b2-clothes``, 1,500 MB each. Models needed later in
-the current batch have the nearest next uses, so Belady evicts them last.)
-
-Trace assumptions (a home-security camera; ``LABEL_MIX`` below):
-
-- Each detection label follows its own two-state Markov chain (in the scene / not),
-  independent of the others, whose stationary probability is the label's share of
-  batches and whose mean run length is its burst length: a person walking by appears
-  in several consecutive batches. Per batch: person 0.45 (bursts of 4 batches on
-  average), car 0.25 (3), truck 0.06 (2), motorcycle 0.03 (2), dog 0.08 (3), cat 0.05
-  (3). With independent labels about a third of the batches have no detection at all.
-- A batch has 1–6 frames; a label present in the batch appears in each frame with
-  probability 0.7 (in at least one). Frames decide only how often ``predict`` runs.
-- Every batch, detections or not, runs the all-frames models, as the trigger table's
-  "(all frames)" row says.
-
-Which zoo models never take part: ``xclip-base`` and ``vehicle-damage-detection``
-(2,000 MB each) are larger than the whole pool and could never be admitted; neither is
-in the trigger table. ``yolo-world-s``, ``fashion-clip`` and ``clip-vit-l`` are enabled
-but not triggered; the three disabled models are never loaded.
-
-Goal: lru within 1.2× of the optimum.
+The label mix (a home-security camera): each label follows its own two-state Markov
+chain (in the scene / not), independent of the others, whose stationary probability is
+the label's share of batches and whose mean run length is its burst; about a third of
+the batches have no detection. A batch has 1–6 frames; a label in the batch is detected
+in each frame with probability 0.7 (in at least one), once per frame, a frame listing
+its detections in ``LABEL_MIX`` order. Models no trigger names are never used.
 """
 
 from __future__ import annotations
@@ -76,7 +50,8 @@ import sys
 import time
 from collections import Counter
 from collections.abc import Sequence
-from dataclasses import dataclass, field
+from dataclasses import asdict, dataclass, field
+from functools import cache
 from pathlib import Path
 from typing import Any
 
@@ -90,16 +65,17 @@ if not apps.ready:
     django.setup()
 
 import numpy as np
+from PIL import Image
 
 from bench.support import finish
 from fleet.models import EventKind
-from inference.engine.devices import MB, SimulatedBackend
-from inference.engine.loaders.base import ImageLike, LoadedModel
+from inference.engine.devices import SimulatedBackend
 from inference.engine.manager import ModelManager
-from inference.engine.sink import StateSink
-from inference.engine.specs import ManagerSettings, ModelSpec, UnknownModel
+from inference.engine.specs import ManagerSettings, ModelSpec
+from inference.run import PlanItem, batch_plan
 from models_registry.catalog import TRIGGERS, ZOO_MODELS
-from models_registry.models import EvictionPolicy
+from models_registry.models import EvictionPolicy, TriggerRule
+from tests.fakes import DictSpecs, FakeLoader, MemorySink
 
 POOL_MB = 1650
 DEVICE_TOTAL_MB = 24 * 1024
@@ -108,19 +84,20 @@ GOAL_RATIO = 1.2
 EXACT_MAX_MODELS = 12  # the exact optimum keeps 2^models states; 12 stays fast
 MAX_FRAMES = 6
 FRAME_HIT = 0.7
-ALL_FRAMES = "*"
 
 # label -> (share of batches in which it appears, mean length of a burst in batches)
 LABEL_MIX: dict[str, tuple[float, float]] = {
-    "person": (0.45, 4.0),
-    "car": (0.25, 3.0),
-    "truck": (0.06, 2.0),
-    "motorcycle": (0.03, 2.0),
-    "dog": (0.08, 3.0),
-    "cat": (0.05, 3.0),
-}
+    "person": (0.45, 4.0), "car": (0.25, 3.0), "truck": (0.06, 2.0),
+    "motorcycle": (0.03, 2.0), "dog": (0.08, 3.0), "cat": (0.05, 3.0),
+}  # fmt: skip
 
-_IMAGE = np.zeros((2, 2, 3), dtype=np.uint8)
+IMAGE = Image.new("RGB", (2, 2))
+CATEGORY = {entry["name"]: entry["category"] for entry in ZOO_MODELS}
+SHOWN = ("policy", "loads")  # a ManagerRun's fields the table already has
+_SPEC_FIELDS = (
+    "name", "display_name", "category", "loader", "path", "model_id", "vram_mb", "in_zoo",
+    "enabled", "disabled_reason",
+)  # fmt: skip
 
 
 # --- the trace ---------------------------------------------------------------------------
@@ -128,42 +105,46 @@ _IMAGE = np.zeros((2, 2, 3), dtype=np.uint8)
 
 @dataclass(frozen=True)
 class Batch:
-    """One enrichment batch: its frames' labels and the work grouped by model."""
+    """One enrichment batch: its frames' detections and the service's plan for it."""
 
     index: int
-    frames: tuple[frozenset[str], ...]
-    # (model, indices of the frames it runs on), in pipeline order
-    work: tuple[tuple[str, tuple[int, ...]], ...]
+    frames: tuple[tuple[str, ...], ...]  # each frame's detection labels, in index order
+    work: tuple[tuple[str, tuple[PlanItem, ...]], ...]  # (model, its items), in run order
 
     @property
     def labels(self) -> frozenset[str]:
-        return frozenset().union(*self.frames)
+        return frozenset(label for frame in self.frames for label in frame)
 
     @property
     def models(self) -> tuple[str, ...]:
         return tuple(name for name, _ in self.work)
 
 
-def pipeline_work(frames: Sequence[frozenset[str]]) -> tuple[tuple[str, tuple[int, ...]], ...]:
-    """The models a batch triggers, each once, in pipeline order, with their frames.
-
-    All-frames models first, then the trigger table's rows in order; a model shared by
-    several labels (license plate for car and truck) runs once on the union of frames.
-    """
-    rows = [row for row in TRIGGERS if row[0] == ALL_FRAMES]
-    rows += [row for row in TRIGGERS if row[0] != ALL_FRAMES]
-    work: dict[str, set[int]] = {}
-    for label, names in rows:
-        hits = {i for i, labels in enumerate(frames) if label == ALL_FRAMES or label in labels}
-        if not hits:
+@cache
+def trigger_table() -> tuple[tuple[str, ...], dict[str, tuple[str, ...]]]:
+    """(all-frames models, label → models): the catalog's triggers as ``selectors.trigger_table``
+    reads them from a fresh database, enabled zoo models in (position, label, name) order."""
+    active = {entry["name"] for entry in ZOO_MODELS if entry["enabled"] and entry["in_zoo"]}
+    rules = sorted((at, label, n) for at, (label, names) in enumerate(TRIGGERS) for n in names)
+    every_frame: list[str] = []
+    by_label: dict[str, list[str]] = {}
+    for _, label, name in rules:
+        if name not in active:
             continue
-        for name in names:
-            work.setdefault(name, set()).update(hits)
-    return tuple((name, tuple(sorted(hits))) for name, hits in work.items())
+        target = every_frame if label == TriggerRule.ALL_FRAMES else by_label.setdefault(label, [])
+        if name not in target:
+            target.append(name)
+    return tuple(every_frame), {label: tuple(names) for label, names in by_label.items()}
+
+
+def service_plan(frames: Sequence[Sequence[str]]) -> tuple[tuple[str, tuple[PlanItem, ...]], ...]:
+    """The models a batch runs, in the order the service runs them, with their items."""
+    plan, _ = batch_plan(frames, *trigger_table(), lambda names: {n: CATEGORY[n] for n in names})
+    return tuple((name, tuple(items)) for name, items in plan.items())
 
 
 def make_trace(batches: int, seed: int) -> list[Batch]:
-    """A deterministic trace of ``batches`` batches drawn from ``LABEL_MIX``."""
+    """A deterministic trace of ``batches`` batches generated from ``LABEL_MIX``."""
     rng = random.Random(seed)
     # Two-state chain per label: stay with probability 1 - 1/burst, enter with the
     # probability that makes the stationary share what LABEL_MIX says.
@@ -179,103 +160,29 @@ def make_trace(batches: int, seed: int) -> list[Batch]:
         for label, (stay, enter) in chains.items():
             present[label] = rng.random() < (stay if present[label] else enter)
         count = rng.randint(1, MAX_FRAMES)
-        frames: list[set[str]] = [set() for _ in range(count)]
+        frames: list[list[str]] = [[] for _ in range(count)]
         for label in LABEL_MIX:
             if not present[label]:
                 continue
             hits = [i for i in range(count) if rng.random() < FRAME_HIT]
             for i in hits or [rng.randrange(count)]:
-                frames[i].add(label)
-        frozen = tuple(frozenset(f) for f in frames)
-        trace.append(Batch(index=index, frames=frozen, work=pipeline_work(frozen)))
+                frames[i].append(label)
+        detections = tuple(tuple(frame) for frame in frames)
+        trace.append(Batch(index=index, frames=detections, work=service_plan(detections)))
     return trace
 
 
 def zoo_specs() -> dict[str, ModelSpec]:
     """The zoo's registry entries as specs, straight from the catalog (fake ids, no DB)."""
     return {
-        entry["name"]: ModelSpec(
-            id=position,
-            name=entry["name"],
-            display_name=entry["display_name"],
-            category=entry["category"],
-            loader=entry["loader"],
-            path=entry["path"],
-            model_id=entry["model_id"],
-            vram_mb=entry["vram_mb"],
-            in_zoo=entry["in_zoo"],
-            enabled=entry["enabled"],
-            disabled_reason=entry["disabled_reason"],
-        )
+        entry["name"]: ModelSpec(id=position, **{key: entry[key] for key in _SPEC_FIELDS})
         for position, entry in enumerate(ZOO_MODELS, start=1)
     }
 
 
-# --- the manager's edges, in memory --------------------------------------------------
-
-
-class MemorySink(StateSink):
-    """Keeps the decision log in a list instead of the database."""
-
-    def __init__(self) -> None:
-        self.events: list[tuple[str, str]] = []  # (kind, model name)
-
-    def event(
-        self,
-        spec: ModelSpec,
-        kind: str,
-        reason: str,
-        memory_mb: int | None = None,
-        duration_s: float | None = None,
-        cause: str = "",
-    ) -> None:
-        self.events.append((kind, spec.name))
-
-    def count(self, kind: str) -> int:
-        return sum(1 for event_kind, _ in self.events if event_kind == kind)
-
-
-class _BenchModel(LoadedModel):
-    """A model that loads instantly and measures exactly its registry estimate."""
-
-    def tensor_bytes(self) -> int:
-        return self.spec.vram_mb * MB
-
-    def predict(self, image: ImageLike, **options: Any) -> dict[str, Any]:
-        return {"model": self.spec.name}
-
-    def close(self) -> None:
-        """Nothing to free."""
-
-
-class CountingLoader:
-    """The manager's loader: counts every load it is asked for."""
-
-    def __init__(self) -> None:
-        self.loads: list[str] = []
-
-    def __call__(self, spec: ModelSpec, device: str) -> LoadedModel:
-        self.loads.append(spec.name)
-        return _BenchModel(spec, device)
-
-
-class StaticSpecs:
-    """A ``SpecProvider`` over fixed specs and settings."""
-
-    def __init__(self, specs: dict[str, ModelSpec], settings: ManagerSettings):
-        self._specs = specs
-        self._settings = settings
-
-    def spec(self, name: str) -> ModelSpec:
-        if name not in self._specs:
-            raise UnknownModel(name)
-        return self._specs[name]
-
-    def settings(self) -> ManagerSettings:
-        return self._settings
-
-    def invalidate(self) -> None:
-        """Fixed specs: nothing to read again."""
+def zoo_sizes() -> dict[str, int]:
+    """Each zoo model's registry estimate, in MB: what the fake models measure."""
+    return {name: spec.vram_mb for name, spec in zoo_specs().items()}
 
 
 # --- the three policies --------------------------------------------------------------
@@ -283,7 +190,7 @@ class StaticSpecs:
 
 @dataclass
 class ManagerRun:
-    """What one replay through the real manager did."""
+    """What one run of the trace through the real manager did."""
 
     policy: str
     loads: int
@@ -296,17 +203,18 @@ class ManagerRun:
 
 
 def run_manager(trace: Sequence[Batch], policy: str, *, pool_mb: int = POOL_MB) -> ManagerRun:
-    """Replay the trace through a real ``ModelManager`` with ``policy``."""
+    """Run the trace through a real ``ModelManager`` with ``policy``."""
     settings = ManagerSettings(
         policy=policy, zoo_pool_mb=pool_mb, offload_threshold=OFFLOAD_THRESHOLD
     )
     backend = SimulatedBackend("sim:0", DEVICE_TOTAL_MB)
-    loader = CountingLoader()
+    loader = FakeLoader()
+    loader.sizes = zoo_sizes()
     sink = MemorySink()
     ticks = itertools.count()
     manager = ModelManager(
         backend,
-        specs=StaticSpecs(zoo_specs(), settings),
+        specs=DictSpecs.of(zoo_specs(), settings),
         sink=sink,
         loader=loader,
         # A logical clock: LRU order is decided by use order, never by timer resolution.
@@ -315,11 +223,11 @@ def run_manager(trace: Sequence[Batch], policy: str, *, pool_mb: int = POOL_MB) 
     peak_held = 0
     for batch in trace:
         batch_id = f"batch-{batch.index}"
-        for name, frames in batch.work:
+        for name, items in batch.work:
             with manager.acquire(name, batch=batch_id) as lease:
                 peak_held = max(peak_held, manager.held_mb())
-                for _ in frames:
-                    lease.predict(_IMAGE)
+                for _ in items:
+                    lease.predict(IMAGE)
         manager.end_batch(batch_id)
     manager.close()
     return ManagerRun(
@@ -384,11 +292,10 @@ def exact_optimum(trace: Sequence[Batch], sizes: dict[str, int], pool_mb: int) -
     """The fewest loads any policy can achieve on the trace (None past ``EXACT_MAX_MODELS``).
 
     Dynamic programming over resident sets: ``best[S]`` is the fewest loads after which
-    exactly the models of ``S`` are resident (every S fitting in the pool). For a use of
-    model m, a set T containing m is reached either from any superset of T holding m
-    (a hit; dropping the others costs nothing) or, for one load, from any superset of
-    T - {m} without m. Both minima over supersets come from one superset-minimum
-    transform per bit, vectorised with numpy.
+    exactly the models of ``S`` (fitting in the pool) are resident. On a use of m, a set T
+    holding m is reached from any superset of T holding m (a hit; dropping costs nothing)
+    or, for one load, from any superset of T - {m} without m: both superset minima come
+    from one transform per bit, vectorised with numpy.
     """
     requests = _requests(trace)
     names = sorted(set(requests))
@@ -492,19 +399,10 @@ class Report:
                 "ratio_to_belady": round(self.ratio_to_belady(loads), 3),
             }
 
-        def manager(run: ManagerRun) -> dict[str, Any]:
-            return {
-                "load_events": run.load_events,
-                "evictions": run.evictions,
-                "unloads": run.unloads,
-                "peak_device_mb": run.peak_device_mb,
-                "peak_held_mb": run.peak_held_mb,
-                "loads_by_model": run.loads_by_model,
-            }
-
         policies = {key: figures(loads) for key, _, loads in self.rows()}
-        policies["lru"].update(manager(self.lru))
-        policies["after_batch"].update(manager(self.after_batch))
+        for key, run in (("lru", self.lru), ("after_batch", self.after_batch)):
+            recorded = asdict(run)  # what the manager's runs recorded, beyond the table's
+            policies[key].update((k, recorded[k]) for k in recorded if k not in SHOWN)
         return {
             "benchmark": "swaps",
             "batches": self.batches,
@@ -526,7 +424,8 @@ class Report:
         """The trace in one line, the table, and the goal line."""
         shares = ", ".join(f"{label} {share:.2f}" for label, share in self.label_share.items())
         lines = [
-            f"Trace: {self.batches} batches, seed {self.seed}, {self.requests} model uses; "
+            f"Trace generated from the seeded label mix: {self.batches} batches, seed {self.seed}, "
+            f"{self.requests} model uses; "
             f"batches with label: {shares}; with no detection {self.empty_share:.2f}. "
             f"Zoo pool {self.pool_mb} MB.",
             "",
@@ -557,7 +456,7 @@ def run(batches: int = 1000, seed: int = 7, *, pool_mb: int = POOL_MB) -> Report
     if batches < 1:
         raise ValueError("a trace needs at least one batch")
     trace = make_trace(batches, seed)
-    sizes = {name: spec.vram_mb for name, spec in zoo_specs().items()}
+    sizes = zoo_sizes()
     compulsory, conflicts = lower_bounds(trace, sizes, pool_mb)
     label_counts = Counter(label for batch in trace for label in batch.labels)
     return Report(
@@ -582,17 +481,10 @@ def main(argv: Sequence[str] | None = None) -> int:
         prog="python -m bench.swaps",
         description="Model loads per 1,000 enrichment batches: lru, after_batch, offline optimum.",
     )
-    parser.add_argument(
-        "--batches", type=int, default=1000, help="batches in the trace (default 1000)"
-    )
-    parser.add_argument("--seed", type=int, default=7, help="seed of the trace (default 7)")
-    parser.add_argument(
-        "--json",
-        type=Path,
-        default=None,
-        metavar="PATH",
-        help="also write the figures as JSON to PATH",
-    )
+    add = parser.add_argument
+    add("--batches", type=int, default=1000, help="batches in the trace (default 1000)")
+    add("--seed", type=int, default=7, help="seed of the trace (default 7)")
+    add("--json", type=Path, metavar="PATH", help="also write the figures as JSON to PATH")
     args = parser.parse_args(argv)
     if args.batches < 1:
         parser.error("--batches must be at least 1")

@@ -10,7 +10,7 @@ import io
 import logging
 import time
 import uuid
-from collections.abc import Callable
+from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
@@ -72,25 +72,62 @@ class WorkItem:
     detection: Detection | None
 
 
+# (position of a frame in its batch, position of a detection in that frame, or None for
+# the whole frame)
+PlanItem = tuple[int, int | None]
+
+
+def batch_plan(
+    labels: Sequence[Sequence[str]],
+    every_frame: Sequence[str],
+    by_label: Mapping[str, Sequence[str]],
+    categories_of: Callable[[list[str]], Mapping[str, str]],
+) -> tuple[dict[str, list[PlanItem]], dict[str, str]]:
+    """Which models a batch runs, in which order, on which items; no database.
+
+    ``labels`` holds each frame's detection labels, frames and detections in index
+    order; ``every_frame`` and ``by_label`` are the trigger table. Each model is listed
+    once, so it is loaded once per batch: all-frames models first, then per-label
+    models in order of first appearance (frame by frame, detection by detection, a
+    label's models in trigger order); OCR models after everything else, since they
+    read the boxes of the detectors before them. ``categories_of`` is asked once, for
+    the planned models' categories, which come back with the plan.
+    """
+    plan: dict[str, list[PlanItem]] = {}
+    for frame in range(len(labels)):
+        for name in every_frame:
+            plan.setdefault(name, []).append((frame, None))
+    for frame, frame_labels in enumerate(labels):
+        for detection, label in enumerate(frame_labels):
+            for name in by_label.get(label, []):
+                plan.setdefault(name, []).append((frame, detection))
+    categories = dict(categories_of(list(plan)))
+    order = sorted(plan, key=lambda name: categories.get(name) == Category.OCR)
+    return {name: plan[name] for name in order}, categories
+
+
+def _categories(names: list[str]) -> dict[str, str]:
+    return dict(ModelEntry.objects.filter(name__in=names).values_list("name", "category"))
+
+
 def _plan(batch_id: uuid.UUID) -> tuple[dict[str, list[WorkItem]], dict[str, str]]:
-    """Model → the frames and detections it must see, grouped so each model is loaded
-    once per batch. All-frames models first, then per-label models in trigger order;
-    OCR models after the detectors whose boxes they read. Also each model's category."""
+    """``batch_plan`` for a stored batch, with its frames and detections as work items;
+    also each planned model's category."""
     every_frame, by_label = selectors.trigger_table()
     frames = list(
         Frame.objects.filter(batch_id=batch_id).order_by("index").prefetch_related("detections")
     )
-    plan: dict[str, list[WorkItem]] = {}
-    for frame in frames:
-        for name in every_frame:
-            plan.setdefault(name, []).append(WorkItem(frame, None))
-    for frame in frames:
-        for detection in frame.detections.all():
-            for name in by_label.get(detection.label, []):
-                plan.setdefault(name, []).append(WorkItem(frame, detection))
-    categories = dict(ModelEntry.objects.filter(name__in=plan).values_list("name", "category"))
-    order = sorted(plan, key=lambda name: categories.get(name) == Category.OCR)
-    return {name: plan[name] for name in order}, categories
+    detections = [list(frame.detections.all()) for frame in frames]
+    labels = [[detection.label for detection in found] for found in detections]
+    plan, categories = batch_plan(labels, every_frame, by_label, _categories)
+    items = {
+        name: [
+            WorkItem(frames[frame], None if detection is None else detections[frame][detection])
+            for frame, detection in planned
+        ]
+        for name, planned in plan.items()
+    }
+    return items, categories
 
 
 class _Images:

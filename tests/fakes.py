@@ -1,15 +1,18 @@
 """Test doubles for the manager's edges: loaders with scripted sizes, delays and failures,
-and an in-memory spec source. The manager, the device ledger and the database are real."""
+an in-memory spec source and an in-memory decision log. The manager, the device ledger and
+the database are real. The swaps benchmark drives the manager with these same doubles."""
 
 from __future__ import annotations
 
 import threading
+from collections.abc import Mapping
 from dataclasses import replace
 from typing import Any
 
 from inference.engine.devices import MB
 from inference.engine.loaders.base import LoadedModel, LoadError, OutOfMemory
 from inference.engine.manager import SpecProvider
+from inference.engine.sink import StateSink
 from inference.engine.specs import ManagerSettings, ModelSpec
 from inference.runtime.specs import spec_of
 from models_registry.models import ModelEntry
@@ -91,6 +94,15 @@ class DictSpecs(SpecProvider):
         self.specs = {entry.name: spec_of(entry) for entry in entries}
         self.current = settings or ManagerSettings()
 
+    @classmethod
+    def of(
+        cls, specs: Mapping[str, ModelSpec], settings: ManagerSettings | None = None
+    ) -> DictSpecs:
+        """Specs that are not registry rows (the swaps benchmark builds them from the catalog)."""
+        source = cls([], settings)
+        source.specs = dict(specs)
+        return source
+
     def spec(self, name: str) -> ModelSpec:
         from inference.engine.specs import UnknownModel
 
@@ -109,3 +121,24 @@ class DictSpecs(SpecProvider):
 
     def configure(self, **changes: Any) -> None:
         self.current = replace(self.current, **changes)
+
+
+class MemorySink(StateSink):
+    """The decision log in a list, as (kind, model name), instead of the database."""
+
+    def __init__(self) -> None:
+        self.events: list[tuple[str, str]] = []
+
+    def event(
+        self,
+        spec: ModelSpec,
+        kind: str,
+        reason: str,
+        memory_mb: int | None = None,
+        duration_s: float | None = None,
+        cause: str = "",
+    ) -> None:
+        self.events.append((kind, spec.name))
+
+    def count(self, kind: str) -> int:
+        return sum(1 for event_kind, _ in self.events if event_kind == kind)

@@ -1,6 +1,7 @@
 """The swaps benchmark (``python -m bench.swaps``) on small traces: its figures are ordered
 as they must be, the real manager never passes the zoo pool, the offline optimum is
-really optimal, and a seed always gives the same figures. No database is touched."""
+really optimal, a seed always gives the same figures, and each generated batch runs its
+models in the order the service's plan gives the same batch stored in the database."""
 
 from __future__ import annotations
 
@@ -9,6 +10,9 @@ import itertools
 import pytest
 
 from bench import swaps
+from inference import run as worker_run
+from inference import selectors
+from inference.models import Detection, EnrichmentBatch, Frame
 from models_registry.catalog import TRIGGERS
 
 SIZES = {name: spec.vram_mb for name, spec in swaps.zoo_specs().items()}
@@ -63,10 +67,55 @@ def test_the_same_seed_gives_the_same_figures():
 
 def test_each_batch_runs_the_all_frames_models_first_and_each_model_once():
     for batch in swaps.make_trace(60, 11):
-        assert batch.models[: len(ALL_FRAMES_MODELS)] == tuple(ALL_FRAMES_MODELS)
+        assert batch.models[: len(ALL_FRAMES_MODELS)] == tuple(sorted(ALL_FRAMES_MODELS))
         assert len(set(batch.models)) == len(batch.models)
-        for _name, frames in batch.work:
-            assert frames and all(0 <= i < len(batch.frames) for i in frames)
+        for _name, items in batch.work:
+            assert items
+            for frame, detection in items:
+                assert 0 <= frame < len(batch.frames)
+                assert detection is None or 0 <= detection < len(batch.frames[frame])
+
+
+def _store(trace: list[swaps.Batch]) -> list[EnrichmentBatch]:
+    """The generated batches as the service stores them: frames and detections by index."""
+    stored = EnrichmentBatch.objects.bulk_create(EnrichmentBatch() for _ in trace)
+    frames = Frame.objects.bulk_create(
+        Frame(batch=row, index=i, width=64, height=48)
+        for row, batch in zip(stored, trace, strict=True)
+        for i in range(len(batch.frames))
+    )
+    labels = [frame for batch in trace for frame in batch.frames]
+    Detection.objects.bulk_create(
+        Detection(frame=frame, index=j, label=label, x1=1, y1=2, x2=30, y2=40, confidence=0.9)
+        for frame, frame_labels in zip(frames, labels, strict=True)
+        for j, label in enumerate(frame_labels)
+    )
+    return stored
+
+
+@pytest.mark.django_db
+def test_the_bench_reads_the_trigger_table_a_fresh_database_holds():
+    every_frame, by_label = selectors.trigger_table()
+    assert swaps.trigger_table() == (tuple(every_frame), {k: tuple(v) for k, v in by_label.items()})
+
+
+@pytest.mark.django_db
+def test_each_generated_batch_runs_its_models_in_the_services_order_on_the_same_items():
+    # The default trace's first 300 batches (the same as in the full trace; 4 queries a
+    # batch): the service's plan (``inference.run._plan``, which ``batch_run`` follows) for
+    # each batch stored in the database must be the bench's, model by model, item by item.
+    trace = swaps.make_trace(300, 7)
+    assert [batch.frames for batch in trace] == [b.frames for b in swaps.make_trace(1000, 7)[:300]]
+    for batch, stored in zip(trace, _store(trace), strict=True):
+        plan, _ = worker_run._plan(stored.pk)
+        served = tuple(
+            (
+                name,
+                tuple((i.frame.index, i.detection.index if i.detection else None) for i in items),
+            )
+            for name, items in plan.items()
+        )
+        assert served == batch.work, f"batch {batch.index}: {batch.frames}"
 
 
 def _brute_force_optimum(requests: list[str], pool_mb: int) -> int:
