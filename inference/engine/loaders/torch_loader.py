@@ -21,13 +21,13 @@ scale), classification → ``logits`` (label, score, top 5), embedding → ``emb
 from __future__ import annotations
 
 import json
-import math
 from pathlib import Path
 from typing import Any
 
 import numpy as np
 
 from inference.engine.loaders.base import ImageLike, LoadedModel, LoadError, as_pil
+from inference.engine.loaders.outputs import embedding, significant, top_k, unit_interval
 from inference.engine.specs import ModelSpec
 from inference.engine.vocabulary import Category
 
@@ -40,9 +40,9 @@ OUTPUT_FOR_CATEGORY: dict[str, str] = {
 }
 
 
-def _finite(value: Any, digits: int = 6) -> float:
-    value = float(value)
-    return float(f"{value:.{digits}g}") if math.isfinite(value) else 0.0
+def _score(value: Any) -> float:
+    """A probability to 4 significant digits (the other loaders keep 4 decimals)."""
+    return unit_interval(significant(value, 4))
 
 
 class TorchProgram(LoadedModel):
@@ -90,24 +90,11 @@ class TorchProgram(LoadedModel):
     def predict(self, image: ImageLike, **options: Any) -> dict[str, Any]:
         values = self.forward(image)
         if self.output == "score":
-            return {"score": _finite(values[0])}
+            return {"score": significant(values[0])}
         if self.output == "embedding":
-            norm = float(values.norm())
-            unit = values / norm if norm > 0 else values
-            return {
-                "embedding": [_finite(v) for v in unit.tolist()],
-                "dim": int(values.numel()),
-                "norm": _finite(norm),
-            }
-        probabilities = values.softmax(-1)
+            return embedding(values)
         labels = self.labels or [f"class_{i}" for i in range(values.numel())]
-        k = min(int(options.get("top_k", 5)), values.numel())
-        scores, indices = probabilities.topk(k)
-        top = [
-            {"label": labels[int(i)], "score": min(max(_finite(s, 4), 0.0), 1.0)}
-            for s, i in zip(scores.tolist(), indices.tolist(), strict=True)
-        ]
-        return {"label": top[0]["label"], "score": top[0]["score"], "top": top}
+        return top_k(values.softmax(-1), labels, int(options.get("top_k", 5)), score=_score)
 
 
 def _files(spec: ModelSpec) -> tuple[Path, Path | None]:

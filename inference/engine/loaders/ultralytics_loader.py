@@ -23,7 +23,6 @@ otherwise tracks carry over from the previous call).
 from __future__ import annotations
 
 import logging
-import math
 import threading
 from pathlib import Path
 from typing import Any
@@ -31,6 +30,7 @@ from typing import Any
 import numpy as np
 
 from inference.engine.loaders.base import ImageLike, LoadedModel, LoadError, as_pil
+from inference.engine.loaders.outputs import clip_box, rounded, unit_length
 from inference.engine.specs import ModelSpec
 from inference.engine.vocabulary import Category
 
@@ -49,11 +49,6 @@ DEFAULT_TRACKER = "bytetrack"  # no re-identification model needed, unlike BoT-S
 TEXT_ENCODER_DIR = "text_encoder"
 
 
-def _round(value: float, digits: int = 4) -> float:
-    value = float(value)
-    return round(value, digits) if math.isfinite(value) else 0.0
-
-
 def set_world_vocabulary(yolo: Any, names: list[str], text_encoder: Path) -> None:
     """Give a YOLO-World model a new vocabulary, offline.
 
@@ -69,7 +64,7 @@ def set_world_vocabulary(yolo: Any, names: list[str], text_encoder: Path) -> Non
     with torch.inference_mode():
         tokens = tokenizer(list(names), padding=True, return_tensors="pt")
         embeddings = encoder.eval()(**tokens).text_embeds
-    embeddings = embeddings / embeddings.norm(dim=-1, keepdim=True)
+    embeddings = unit_length(embeddings)
     model = yolo.model
     parameter = next(model.parameters())
     model.txt_feats = embeddings.reshape(1, len(names), -1).to(parameter.device, parameter.dtype)
@@ -208,19 +203,13 @@ class UltralyticsModel(LoadedModel):
             areas = result.masks.data.float().mean(dim=(1, 2)).cpu().numpy()
         detections = []
         for index in range(len(classes)):
-            x1, y1, x2, y2 = (float(v) for v in xyxy[index])
             detection: dict[str, Any] = {
                 "label": str(result.names[int(classes[index])]),
-                "score": _round(scores[index]),
-                "box": [
-                    _round(min(max(x1, 0.0), width), 1),
-                    _round(min(max(y1, 0.0), height), 1),
-                    _round(min(max(x2, 0.0), width), 1),
-                    _round(min(max(y2, 0.0), height), 1),
-                ],
+                "score": rounded(scores[index]),
+                "box": clip_box(xyxy[index], width, height),
             }
             if areas is not None:
-                detection["mask_area"] = _round(areas[index])
+                detection["mask_area"] = rounded(areas[index])
             if self.tracking:
                 detection["track_id"] = int(ids[index]) if ids is not None else None
             detections.append(detection)
@@ -231,7 +220,7 @@ class UltralyticsModel(LoadedModel):
         if probs is None:
             return []
         return [
-            {"label": str(result.names[int(i)]), "score": _round(probs.data[int(i)])}
+            {"label": str(result.names[int(i)]), "score": rounded(probs.data[int(i)])}
             for i in probs.top5
         ]
 

@@ -1,0 +1,171 @@
+"""Transformers models that read one image with the classes their checkpoint knows:
+classification, semantic segmentation, depth, pose, embedding and text recognition."""
+
+from __future__ import annotations
+
+from typing import Any
+
+from inference.engine.loaders.base import ImageLike, as_pil
+from inference.engine.loaders.outputs import (
+    clip_box,
+    embedding,
+    probability,
+    rounded,
+    significant,
+    top_k,
+)
+from inference.engine.loaders.transformers_common import TransformersModel, labels_of, top_k_option
+
+COCO_KEYPOINTS = [
+    "nose", "left_eye", "right_eye", "left_ear", "right_ear", "left_shoulder",
+    "right_shoulder", "left_elbow", "right_elbow", "left_wrist", "right_wrist", "left_hip",
+    "right_hip", "left_knee", "right_knee", "left_ankle", "right_ankle",
+]  # fmt: skip
+
+
+class ImageClassifier(TransformersModel):
+    """Softmax over the checkpoint's own labels (``config.id2label``)."""
+
+    auto_class = "AutoModelForImageClassification"
+    processor_class = "AutoImageProcessor"
+
+    def run(self, image: ImageLike, options: dict[str, Any]) -> dict[str, Any]:
+        inputs = self._to_device(self.processor(images=as_pil(image), return_tensors="pt"))
+        probabilities = self.model(**inputs).logits.softmax(-1)[0].float().cpu()
+        return top_k(probabilities, labels_of(self.model.config), top_k_option(options))
+
+
+class SemanticSegmenter(TransformersModel):
+    """Per-pixel classes; answers the share of the image each class covers."""
+
+    auto_class = "AutoModelForSemanticSegmentation"
+    processor_class = "AutoImageProcessor"
+
+    def run(self, image: ImageLike, options: dict[str, Any]) -> dict[str, Any]:
+        import torch
+
+        picture = as_pil(image)
+        outputs = self.model(**self._to_device(self.processor(images=picture, return_tensors="pt")))
+        segmentation = self.processor.post_process_semantic_segmentation(
+            outputs, target_sizes=[picture.size[::-1]]
+        )[0]
+        labels = labels_of(self.model.config)
+        counts = torch.bincount(segmentation.flatten().cpu(), minlength=len(labels))
+        fractions = counts.float() / segmentation.numel()
+        order = fractions.argsort(descending=True).tolist()
+        return {
+            "classes": [
+                {"label": labels[i], "fraction": rounded(fractions[i])}
+                for i in order
+                if counts[i] > 0
+            ]
+        }
+
+
+class DepthEstimator(TransformersModel):
+    """Monocular depth; answers statistics of the depth map at the image's size."""
+
+    auto_class = "AutoModelForDepthEstimation"
+    processor_class = "AutoImageProcessor"
+
+    def run(self, image: ImageLike, options: dict[str, Any]) -> dict[str, Any]:
+        picture = as_pil(image)
+        outputs = self.model(**self._to_device(self.processor(images=picture, return_tensors="pt")))
+        depth = self.processor.post_process_depth_estimation(
+            outputs, target_sizes=[picture.size[::-1]]
+        )[0]["predicted_depth"].float()
+        kind = getattr(self.model.config, "depth_estimation_type", "relative") or "relative"
+        return {
+            "min": significant(depth.min()),
+            "max": significant(depth.max()),
+            "mean": significant(depth.mean()),
+            "median": significant(depth.median()),
+            # Relative models answer inverse depth without a unit; metric ones metres.
+            "kind": str(kind),
+        }
+
+
+class PoseEstimator(TransformersModel):
+    """Top-down keypoints (ViTPose): one skeleton per person box."""
+
+    auto_class = "AutoModelForPoseEstimation"
+    processor_class = "AutoImageProcessor"
+
+    def run(self, image: ImageLike, options: dict[str, Any]) -> dict[str, Any]:
+        import torch
+
+        picture = as_pil(image)
+        width, height = picture.size
+        boxes = [clip_box(box, width, height) for box in options.get("boxes") or []]
+        if not boxes:
+            boxes = [[0.0, 0.0, float(width), float(height)]]
+        # The processor takes COCO boxes: [x, y, width, height].
+        coco = [[x1, y1, max(x2 - x1, 1.0), max(y2 - y1, 1.0)] for x1, y1, x2, y2 in boxes]
+        inputs = self._to_device(self.processor(picture, boxes=[coco], return_tensors="pt"))
+        experts = getattr(getattr(self.model.config, "backbone_config", None), "num_experts", 1)
+        if experts and experts > 1:
+            # ViTPose++ mixes dataset-specific experts: 0 is COCO.
+            inputs["dataset_index"] = torch.zeros(len(coco), dtype=torch.long, device=self.device)
+        outputs = self.model(**inputs)
+        people = self.processor.post_process_pose_estimation(outputs, boxes=[coco])[0]
+        names = labels_of(self.model.config)
+        people_out = []
+        for box, person in zip(boxes, people, strict=True):
+            keypoints = person["keypoints"].float().cpu().tolist()
+            scores = person["scores"].float().cpu().tolist()
+            if len(names) != len(keypoints):
+                names = COCO_KEYPOINTS if len(keypoints) == 17 else []
+            people_out.append({"box": box, "keypoints": _keypoints(names, keypoints, scores)})
+        return {"people": people_out}
+
+
+def _keypoints(
+    names: list[str], keypoints: list[list[float]], scores: list[float]
+) -> list[dict[str, Any]]:
+    return [
+        {
+            "name": names[i] if names else f"keypoint_{i}",
+            "x": rounded(x, 1),
+            "y": rounded(y, 1),
+            # Heat-map peaks: confidence-like, but not bounded by training.
+            "score": probability(score),
+        }
+        for i, ((x, y), score) in enumerate(zip(keypoints, scores, strict=True))
+    ]
+
+
+class ImageEmbedder(TransformersModel):
+    """An image embedding: a CLIP-like model's projected image features, else the
+    model's pooled output. The embedding is L2-normalised; ``norm`` is its raw length."""
+
+    auto_class = "AutoModel"
+    processor_class = "AutoProcessor"
+
+    def run(self, image: ImageLike, options: dict[str, Any]) -> dict[str, Any]:
+        inputs = self._to_device(self.processor(images=as_pil(image), return_tensors="pt"))
+        if hasattr(self.model, "get_image_features"):
+            features = self.model.get_image_features(**inputs)
+        else:
+            features = self.model(**inputs)
+        if not hasattr(features, "dim"):  # an output object: transformers 5 returns one
+            pooled = getattr(features, "pooler_output", None)
+            features = pooled if pooled is not None else features.last_hidden_state.mean(dim=1)
+        return embedding(features[0].float().flatten().cpu())
+
+
+class TextRecogniser(TransformersModel):
+    """A text-line recogniser (PaddleOCR's PP-OCR, CTC-decoded): reads one crop."""
+
+    auto_class = "AutoModelForTextRecognition"
+    processor_class = "AutoImageProcessor"
+
+    def run(self, image: ImageLike, options: dict[str, Any]) -> dict[str, Any]:
+        picture = as_pil(image)
+        if options.get("box"):
+            x1, y1, x2, y2 = clip_box(options["box"], *picture.size)
+            picture = picture.crop((x1, y1, x2, y2))
+        outputs = self.model(**self._to_device(self.processor(images=picture, return_tensors="pt")))
+        result = self.processor.post_process_text_recognition(outputs)[0]
+        text = str(result.get("text", ""))
+        # Nothing decoded gives the mean of no scores (NaN): no text, no confidence.
+        return {"text": text, "score": probability(result.get("score", 0.0)) if text else 0.0}
