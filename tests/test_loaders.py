@@ -28,7 +28,7 @@ from PIL import Image
 from inference import bootstrap
 from inference.engine.loaders import LoadError, load_model
 from inference.engine.specs import ModelSpec
-from inference.worker.specs import spec_of
+from inference.runtime.specs import spec_of
 from models_registry.models import ModelEntry
 from tests.factories import ModelEntryFactory
 
