@@ -6,7 +6,6 @@ by ``fleet.hardware`` in a worker); nothing here reads Django settings.
 
 from __future__ import annotations
 
-import gc
 import logging
 import threading
 import time
@@ -57,8 +56,8 @@ class DeviceBackend:
     def on_unloaded(self, name: str, mark: int = 0) -> int | None:
         """The model's references were dropped: reclaim its memory and say how many MB
         were freed since ``mark`` (``memory_mark()`` before the unload), where the device
-        can tell (the CPU cannot attribute freed memory to one model)."""
-        gc.collect()
+        can tell (the CPU cannot attribute freed memory to one model). The model's
+        ``close`` has already released its tensors: no collection is needed here."""
         return None
 
     def is_out_of_memory(self, exc: BaseException) -> bool:

@@ -1,0 +1,124 @@
+"""Unloading a model gives its memory back at once, without a garbage collection: the
+worker never pays a full collection on the eviction path, yet the memory is free even
+where the model sits in reference cycles."""
+
+from __future__ import annotations
+
+import gc
+import os
+import weakref
+from collections.abc import Iterator
+from typing import Any
+
+import pytest
+import torch
+
+from inference.engine.devices import CpuBackend, SimulatedBackend
+from inference.engine.loaders import load_model
+from inference.engine.loaders.base import LoadedModel
+from inference.engine.manager import ModelManager
+from inference.engine.specs import ModelSpec
+from inference.runtime.specs import spec_of
+from models_registry.models import ModelEntry
+from tests.fakes import DictSpecs, MemorySink
+
+WEIGHT_MB = 96
+
+
+class BigModel(LoadedModel):
+    """One module holding ``WEIGHT_MB`` of weights; ``cyclic`` ties it into a cycle that
+    only the garbage collector could break."""
+
+    def __init__(self, spec: ModelSpec, device: str, *, cyclic: bool):
+        super().__init__(spec, device)
+        self.module = torch.nn.Linear(WEIGHT_MB * 1024 * 256 // 1024, 1024, bias=False)
+        if cyclic:
+            self.module.__dict__["loop"] = [self.module, self]
+
+    def modules(self) -> list[Any]:
+        return [self.module] if self.module is not None else []
+
+    def predict(self, image: Any, **options: Any) -> dict[str, Any]:
+        return {}
+
+
+def _spec(name: str) -> ModelSpec:
+    return ModelSpec(
+        id=1, name=name, display_name=name, category="detection", loader="torch", path="",
+        model_id="", vram_mb=WEIGHT_MB, in_zoo=False, enabled=True,
+    )  # fmt: skip
+
+
+def _rss_mb() -> float:
+    with open(f"/proc/{os.getpid()}/statm") as statm:
+        return int(statm.read().split()[1]) * os.sysconf("SC_PAGE_SIZE") / 2**20
+
+
+@pytest.fixture
+def no_collection() -> Iterator[None]:
+    gc.collect()
+    gc.disable()
+    try:
+        yield
+    finally:
+        gc.enable()
+
+
+def _manager(backend: Any, *, cyclic: bool, made: list[BigModel]) -> ModelManager:
+    def loader(spec: ModelSpec, device: str) -> BigModel:
+        made.append(BigModel(spec, device, cyclic=cyclic))
+        return made[-1]
+
+    specs = DictSpecs.of({"big": _spec("big")})
+    return ModelManager(backend, specs=specs, sink=MemorySink(), loader=loader)
+
+
+def test_an_unloaded_models_tensors_are_collected_without_gc(no_collection) -> None:
+    made: list[BigModel] = []
+    manager = _manager(CpuBackend(64 * 1024), cyclic=False, made=made)
+    with manager.acquire("big"):
+        pass
+    weights = weakref.ref(made[0].module.weight)
+    made.clear()
+
+    assert manager.unload("big")
+
+    assert weights() is None
+
+
+def test_memory_comes_back_at_unload_even_inside_a_reference_cycle(no_collection) -> None:
+    made: list[BigModel] = []
+    manager = _manager(CpuBackend(64 * 1024), cyclic=True, made=made)
+    with manager.acquire("big"):
+        pass
+    module = made[0].module
+    made.clear()
+    loaded_rss = _rss_mb()
+
+    assert manager.unload("big")
+
+    assert module.weight.numel() == 0  # still reachable through the cycle, but empty
+    assert loaded_rss - _rss_mb() >= WEIGHT_MB * 0.8
+
+
+def test_the_device_ledger_gets_the_models_bytes_back(no_collection) -> None:
+    backend = SimulatedBackend("sim:0", 4096)
+    manager = _manager(backend, cyclic=True, made=[])
+    with manager.acquire("big"):
+        assert backend.allocated_mb == WEIGHT_MB
+
+    assert manager.unload("big")
+
+    assert backend.allocated_mb == 0
+
+
+@pytest.mark.django_db
+def test_a_real_checkpoint_holds_no_tensor_bytes_once_closed(real_models) -> None:
+    model = load_model(spec_of(ModelEntry.objects.get(name="pet-classifier")), "cpu")
+    modules = model.modules()
+    before = sum(p.numel() for m in modules for p in m.parameters())
+    assert before > 0
+
+    model.close()
+
+    assert sum(p.numel() for m in modules for p in m.parameters()) == 0
