@@ -34,6 +34,7 @@ BENCHES: dict[str, tuple[str, list[str], list[str]]] = {
     "swaps": ("bench.swaps", [], []),
     "overhead": ("bench.manager_overhead", [], ["--rounds", "3", "--calls", "5"]),
     "load": ("bench.load_throughput", [], ["--rounds", "2"]),
+    "eviction": ("bench.eviction_cost", [], ["--rounds", "3"]),
     "api": ("bench.api_throughput", [], ["--seconds", "3", "--rounds", "1"]),
     "latency": ("bench.latency_history", [], ["--samples", "1000000", "--rounds", "5"]),
 }
@@ -98,6 +99,20 @@ def _load(r: dict[str, Any]) -> list[Row]:
     ]
 
 
+def _eviction(r: dict[str, Any]) -> list[Row]:
+    ms = r["median_ms"]
+    return [
+        (
+            f"eviction of {r['model']} ({r['tracked_objects']:,} objects tracked): "
+            "release vs two full collections (previous main)",
+            f"{ms['release']} ms",
+            f"{ms['collect']} ms",
+            f"{r['ratio_release_to_collect']}x",
+            "≤ 5 ms",
+        ),
+    ]
+
+
 def _api(r: dict[str, Any]) -> list[Row]:
     tp, q18, q500 = r["throughput"], r["queries_18"], r["queries_500"]
     rows: list[Row] = []
@@ -156,6 +171,7 @@ ROWS: dict[str, Callable[[dict[str, Any]], list[Row]]] = {
     "swaps": _swaps,
     "overhead": _overhead,
     "load": _load,
+    "eviction": _eviction,
     "api": _api,
     "latency": _latency,
 }
