@@ -170,19 +170,32 @@ def _run_item(
         return predict(image, boxes=[bbox])
     if category == Category.OCR:
         plates = boxes_from.get(item.detection.pk, [])
-        readings = [{"box": box, **predict(image, box=box)} for box in plates]
-        return {"plates": readings}
+        if not plates:
+            return {"plates": []}
+        readings = predict(image, boxes=plates)["readings"]  # every plate in one pass
+        return {
+            "plates": [{"box": box, **read} for box, read in zip(plates, readings, strict=True)]
+        }
     output = predict(_crop(image, bbox))
     if category == Category.DETECTION:  # its boxes are what the OCR that follows reads
-        boxes_from.setdefault(item.detection.pk, []).extend(_in_frame(output, bbox))
+        boxes_from.setdefault(item.detection.pk, []).extend(_plates(output, bbox))
     return output
 
 
-def _in_frame(output: dict[str, Any] | None, bbox: list[float]) -> list[list[float]]:
-    """Boxes a detector found inside a detection's crop, in frame coordinates."""
+def _plates(output: dict[str, Any] | None, bbox: list[float]) -> list[list[float]]:
+    """The boxes a detector found inside a detection's crop that OCR should read, in
+    frame coordinates: at most ``ZOO_OCR_MAX_PLATES`` of them, the most confident first,
+    none under ``ZOO_OCR_MIN_SCORE`` (a detector may return up to 100 boxes per crop)."""
     x, y = bbox[0], bbox[1]
-    found = (output or {}).get("detections", [])
-    return [[d["box"][0] + x, d["box"][1] + y, d["box"][2] + x, d["box"][3] + y] for d in found]
+    found = [
+        d for d in (output or {}).get("detections", [])
+        if d.get("score", 1.0) >= settings.ZOO_OCR_MIN_SCORE
+    ]  # fmt: skip
+    found.sort(key=lambda d: -d.get("score", 1.0))
+    return [
+        [d["box"][0] + x, d["box"][1] + y, d["box"][2] + x, d["box"][3] + y]
+        for d in found[: settings.ZOO_OCR_MAX_PLATES]
+    ]
 
 
 def batch_run(*, batch_id: uuid.UUID | str, zoo: ModelZoo | None = None) -> str:
@@ -212,7 +225,7 @@ def batch_run(*, batch_id: uuid.UUID | str, zoo: ModelZoo | None = None) -> str:
     for stored in earlier:
         assert stored.detection is not None
         boxes_from.setdefault(stored.detection_id or 0, []).extend(
-            _in_frame(stored.output, stored.detection.bbox)
+            _plates(stored.output, stored.detection.bbox)
         )
     images = _Images()
     batch_key = str(batch_id)

@@ -35,9 +35,15 @@ class FakeModel(LoadedModel):
         fault = self.loader.run_faults.get(self.spec.name)
         if fault is not None:
             raise fault
+        self.loader.calls.append((self.spec.name, options))
         answer: dict[str, Any] = {"model": self.spec.name, "size": list(getattr(image, "size", []))}
-        if self.spec.category == "detection":  # one box, so what reads boxes has some
-            answer["detections"] = [{"label": "thing", "score": 0.9, "box": [1, 2, 11, 7]}]
+        if self.spec.category == "detection":  # one box by default, so what reads boxes has some
+            found = [{"label": "thing", "score": 0.9, "box": [1, 2, 11, 7]}]
+            answer["detections"] = self.loader.detections.get(self.spec.name, found)
+        if self.spec.category == "ocr" and "boxes" in options:  # one reading per box
+            answer["readings"] = [
+                {"text": f"P{i}", "score": 0.9} for i in range(len(options["boxes"]))
+            ]
         answer.update({key: value for key, value in options.items() if key in ("box", "boxes")})
         return answer
 
@@ -47,7 +53,8 @@ class FakeModel(LoadedModel):
 
 class FakeLoader:
     """Counts loads; ``sizes`` sets a model's measured MB (default 1), ``failures`` makes a
-    load raise, ``gate`` holds loads until released, ``run_faults`` makes predict raise."""
+    load raise, ``gate`` holds loads until released, ``run_faults`` makes predict raise,
+    ``detections`` scripts what a detector finds; ``calls`` records every predict."""
 
     def __init__(self) -> None:
         self.sizes: dict[str, int] = {}
@@ -55,6 +62,8 @@ class FakeLoader:
         self.run_faults: dict[str, Exception] = {}
         self.loads: list[str] = []
         self.closed: list[str] = []
+        self.calls: list[tuple[str, dict[str, Any]]] = []  # (model, options) of each predict
+        self.detections: dict[str, list[dict[str, Any]]] = {}  # a detector's scripted boxes
         self.gate: threading.Event | None = None
         self.started = threading.Event()
         self._lock = threading.Lock()

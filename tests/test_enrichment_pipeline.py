@@ -197,3 +197,22 @@ def test_a_resumed_batch_reads_plates_the_first_attempt_found(zoo):
     ocr = EnrichmentResult.objects.get(batch=batch, model_name="paddleocr")
     assert ocr.output["plates"][0]["box"] == [201.0, 102.0, 211.0, 107.0]
     assert "yolo11-license-plate" not in zoo.loader.loads[len(loads_before) :]
+
+
+def test_ocr_reads_only_the_most_confident_plates_of_a_vehicle_in_one_pass(zoo, settings):
+    settings.ZOO_OCR_MAX_PLATES = 3
+    settings.ZOO_OCR_MIN_SCORE = 0.25
+    zoo.loader.detections["yolo11-license-plate"] = [
+        {"label": "plate", "score": score, "box": [i, i, i + 10, i + 5]}
+        for i, score in enumerate([0.3, 0.9, 0.1, 0.8, 0.5, 0.2, 0.7] + [0.4] * 91)  # 98 boxes
+    ]
+    batch = submit(CAR)
+
+    run.batch_run(batch_id=batch.pk, zoo=zoo)
+
+    car = selectors.batch_document(selectors.batch_with_everything(batch.pk))
+    plates = car["frames"][0]["detections"][0]["results"]["paddleocr"]["plates"]
+    assert [p["box"][0] - CAR["bbox"][0] for p in plates] == [1, 3, 6]  # 0.9, 0.8, 0.7
+    assert [p["text"] for p in plates] == ["P0", "P1", "P2"]
+    ocr_calls = [options for name, options in zoo.loader.calls if name == "paddleocr"]
+    assert len(ocr_calls) == 1 and len(ocr_calls[0]["boxes"]) == 3

@@ -283,6 +283,15 @@ def test_ocr_reads_the_box_it_is_given(checkpoints: dict[str, str]) -> None:
     assert set(result["text"]) <= set("".join(bootstrap.PLATE_CHARACTERS[1:]))
 
 
+def test_ocr_reads_several_boxes_of_one_image_in_one_call(checkpoints: dict[str, str]) -> None:
+    boxes = [[250, 340, 370, 372], [10, 10, 90, 40], [400, 100, 520, 140]]
+    result = _load(checkpoints, "paddleocr").predict(IMAGE, boxes=boxes)
+    assert len(result["readings"]) == 3
+    characters = set("".join(bootstrap.PLATE_CHARACTERS[1:]))
+    for reading in result["readings"]:
+        assert set(reading) == {"text", "score"} and set(reading["text"]) <= characters
+
+
 def test_vision_language_models_answer_a_prompt(checkpoints: dict[str, str]) -> None:
     llava = _load(checkpoints, "llava-next-7b").predict(IMAGE, prompt="Who is there?")
     assert isinstance(llava["text"], str)

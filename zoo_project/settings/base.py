@@ -264,6 +264,10 @@ ZOO_INFER_WAIT_S = env.float("ZOO_INFER_WAIT_S", default=30.0)
 ZOO_UNLOAD_WAIT_S = env.float("ZOO_UNLOAD_WAIT_S", default=10.0)
 # Limits of one enrichment batch.
 ZOO_MAX_FRAMES_PER_BATCH = env.int("ZOO_MAX_FRAMES_PER_BATCH", default=64)
+# OCR reads the plates a detector found in a vehicle's crop: at most this many per
+# vehicle (the most confident first), none below this detector score; all in one pass.
+ZOO_OCR_MAX_PLATES = env.int("ZOO_OCR_MAX_PLATES", default=3)
+ZOO_OCR_MIN_SCORE = env.float("ZOO_OCR_MIN_SCORE", default=0.25)
 ZOO_MAX_DETECTIONS_PER_FRAME = env.int("ZOO_MAX_DETECTIONS_PER_FRAME", default=100)
 ZOO_MAX_IMAGE_BYTES = env.int("ZOO_MAX_IMAGE_BYTES", default=10 * 1024 * 1024)
 ZOO_MAX_IMAGE_PIXELS = env.int("ZOO_MAX_IMAGE_PIXELS", default=40_000_000)

@@ -154,18 +154,28 @@ class ImageEmbedder(TransformersModel):
 
 
 class TextRecogniser(TransformersModel):
-    """A text-line recogniser (PaddleOCR's PP-OCR, CTC-decoded): reads one crop."""
+    """A text-line recogniser (PaddleOCR's PP-OCR, CTC-decoded): reads one crop, or with
+    ``boxes`` every crop of one image in a single batched forward pass."""
 
     auto_class = "AutoModelForTextRecognition"
     processor_class = "AutoImageProcessor"
 
     def run(self, image: ImageLike, options: dict[str, Any]) -> dict[str, Any]:
         picture = as_pil(image)
+        if options.get("boxes"):
+            crops = [picture.crop(clip_box(box, *picture.size)) for box in options["boxes"]]
+            return {"readings": self._read(crops)}
         if options.get("box"):
-            x1, y1, x2, y2 = clip_box(options["box"], *picture.size)
-            picture = picture.crop((x1, y1, x2, y2))
-        outputs = self.model(**self._to_device(self.processor(images=picture, return_tensors="pt")))
-        result = self.processor.post_process_text_recognition(outputs)[0]
-        text = str(result.get("text", ""))
-        # Nothing decoded gives the mean of no scores (NaN): no text, no confidence.
-        return {"text": text, "score": probability(result.get("score", 0.0)) if text else 0.0}
+            picture = picture.crop(clip_box(options["box"], *picture.size))
+        return self._read([picture])[0]
+
+    def _read(self, crops: list[Any]) -> list[dict[str, Any]]:
+        inputs = self.processor(images=crops, return_tensors="pt")
+        outputs = self.model(**self._to_device(inputs))
+        readings = []
+        for result in self.processor.post_process_text_recognition(outputs):
+            text = str(result.get("text", ""))
+            # Nothing decoded gives the mean of no scores (NaN): no text, no confidence.
+            score = probability(result.get("score", 0.0)) if text else 0.0
+            readings.append({"text": text, "score": score})
+        return readings
