@@ -11,6 +11,7 @@ from __future__ import annotations
 import socket
 from typing import Any
 
+from django.conf import settings
 from django.core.management.base import BaseCommand, CommandError, CommandParser
 from django.db import connections
 
@@ -53,22 +54,23 @@ class Command(BaseCommand):
         connections.close_all()  # the children open their own
         queue = queue_for(socket.gethostname(), device)
         self.stdout.write(f"Serving {device} from queue {queue}")
-        app.worker_main(
-            [
-                "worker",
-                "--queues",
-                queue,
-                "--concurrency",
-                "1",
-                "--prefetch-multiplier",
-                "1",
-                "--pool",
-                "prefork",
-                "--hostname",
-                f"zoo-{device.replace(':', '-')}@%h",
-                "--loglevel",
-                options["loglevel"],
-                "--without-gossip",
-                "--without-mingle",
-            ]
-        )
+        app.worker_main(worker_argv(queue, device, options["loglevel"]))
+
+
+def worker_argv(queue: str, device: str, loglevel: str) -> list[str]:
+    """Celery's worker for one device's queue: one task at a time, none prefetched, and
+    this worker's own time limits (messages carry none)."""
+    soft = settings.ZOO_TASK_SOFT_TIME_LIMIT_S
+    return [
+        "worker",
+        "--queues", queue,
+        "--concurrency", "1",
+        "--prefetch-multiplier", "1",
+        "--pool", "prefork",
+        "--hostname", f"zoo-{device.replace(':', '-')}@%h",
+        "--loglevel", loglevel,
+        "--soft-time-limit", str(soft),
+        "--time-limit", str(soft + 60),
+        "--without-gossip",
+        "--without-mingle",
+    ]  # fmt: skip
