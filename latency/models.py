@@ -92,7 +92,7 @@ class LatencyTotal(models.Model):
     model_name = models.CharField(max_length=100)
     kind = models.PositiveSmallIntegerField(choices=SampleKind.choices)
     le_index = models.PositiveSmallIntegerField(
-        help_text="Index into metrics.HISTOGRAM_BUCKETS of the smallest bound >= duration."
+        help_text="Index into storage.HISTOGRAM_BUCKETS of the smallest bound >= duration."
     )
     count = models.BigIntegerField(default=0)
     total_s = models.FloatField(default=0.0)

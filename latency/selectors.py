@@ -10,7 +10,7 @@ from django.utils import timezone
 
 from latency import sketch
 from latency.models import LatencyRollup, LatencySample, LatencyTotal, SampleKind
-from latency.services import GRAINS
+from latency.storage import GRAINS
 from models_registry.models import ModelEntry
 
 PERCENTILES = (50, 95)

@@ -20,18 +20,11 @@ from django.utils import timezone
 
 from core.db import upsert_add
 from latency import sketch
-from latency.metrics import le_index
 from latency.models import LatencyRollup, LatencySample, LatencyTotal, SampleKind
+from latency.storage import FINE_GRAIN_LIMIT, FINE_GRAIN_RETENTION, GRAINS, le_index
 from models_registry.models import ModelEntry
 
 logger = logging.getLogger(__name__)
-
-# Roll-up interval lengths (seconds). A history bucket that is a multiple of one of them
-# is answered from the largest such grain; every bucket size that is a multiple of 10 s
-# is covered. Grains finer than FINE_GRAIN_LIMIT only serve the API's one-day window.
-GRAINS = (3600, 300, 60, 10)
-FINE_GRAIN_LIMIT = 300
-FINE_GRAIN_RETENTION = timedelta(days=2)
 
 
 @dataclass(frozen=True, slots=True)

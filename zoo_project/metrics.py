@@ -1,8 +1,26 @@
-"""``/metrics``: django-prometheus's series (requests, database, ...) and model_zoo's."""
+"""``/metrics``: django-prometheus's series (requests, database, ...) and model_zoo's.
+
+The model_zoo series are read from the database at scrape time. Why from the database
+and not from in-process counters: inference and loads run in worker processes, possibly
+on other machines, and the web server runs several processes; a scrape reaches one web
+process, which never saw any of it. prometheus client's multiprocess mode only joins
+processes that share one directory on one host and cannot represent gauges of memory
+held elsewhere. The workers already write every sample, load, eviction and failure to
+the database in the same transaction as their running totals (latency's
+``LatencyTotal``, fleet's ``EventTally``), so any web process reads the same, correct,
+monotonic numbers. A scrape costs five small aggregate queries over tables whose size
+grows with models and devices, not with traffic.
+
+The collector lives here, at the top, because it joins two sibling apps that may not
+import each other: latency (the histograms) and fleet (event counters, device gauges).
+"""
 
 from __future__ import annotations
 
+import math
 import os
+from collections import defaultdict
+from collections.abc import Iterator
 
 from django.http import HttpRequest, HttpResponse
 from prometheus_client import (
@@ -12,8 +30,117 @@ from prometheus_client import (
     generate_latest,
     multiprocess,
 )
+from prometheus_client.core import (
+    CounterMetricFamily,
+    GaugeMetricFamily,
+    HistogramMetricFamily,
+    Metric,
+)
+from prometheus_client.registry import Collector
 
-from latency.metrics import ModelZooCollector
+from fleet.models import EventKind
+from fleet.selectors import DeviceUsage, device_usage, event_tallies
+from latency.models import SampleKind
+from latency.selectors import latency_totals
+from latency.storage import HISTOGRAM_BUCKETS
+
+MB = 1024 * 1024
+
+
+def _le(bound: float) -> str:
+    return "+Inf" if math.isinf(bound) else repr(bound)
+
+
+class ModelZooCollector(Collector):
+    """Yields the model_zoo series from the database on every scrape."""
+
+    def collect(self) -> Iterator[Metric]:
+        yield from _histograms(latency_totals())
+        yield from _event_counters(event_tallies())
+        yield from _device_gauges(device_usage())
+
+    def describe(self) -> Iterator[Metric]:
+        return iter(())  # no query at registration time
+
+
+def _histograms(totals: list[tuple[str, int, int, int, float]]) -> Iterator[Metric]:
+    families = {
+        SampleKind.INFERENCE: HistogramMetricFamily(
+            "model_zoo_inference_seconds",
+            "Duration of each model inference run by a worker (predict only; cold calls included).",
+            labels=["model"],
+        ),
+        SampleKind.LOAD: HistogramMetricFamily(
+            "model_zoo_load_seconds",
+            "Duration of each successful model load.",
+            labels=["model"],
+        ),
+    }
+    loads = CounterMetricFamily(
+        "model_zoo_loads", "Successful model loads, per model.", labels=["model"]
+    )
+    by_series: dict[tuple[int, str], list[int]] = defaultdict(lambda: [0] * len(HISTOGRAM_BUCKETS))
+    sums: dict[tuple[int, str], float] = defaultdict(float)
+    for model, kind, index, count, total_s in totals:
+        by_series[(kind, model)][index] += count
+        sums[(kind, model)] += total_s
+    for (kind, model), counts in sorted(by_series.items()):
+        cumulative, running = [], 0
+        for bound, count in zip(HISTOGRAM_BUCKETS, counts, strict=True):
+            running += count
+            cumulative.append((_le(bound), running))
+        families[SampleKind(kind)].add_metric([model], cumulative, sums[(kind, model)])
+        if kind == SampleKind.LOAD:
+            loads.add_metric([model], running)
+    yield from families.values()
+    yield loads
+
+
+def _event_counters(tallies: list[tuple[str, str, str, int]]) -> Iterator[Metric]:
+    evictions = CounterMetricFamily(
+        "model_zoo_evictions",
+        "Models taken out of memory, by reason: make_room (evicted for another model), "
+        "after_batch, keep_alive, registry (disabled or deleted), request, shutdown, fault.",
+        labels=["model", "reason"],
+    )
+    failures = CounterMetricFamily(
+        "model_zoo_load_failures",
+        "Loads that did not happen, by reason: refused (too large for the budget), "
+        "load_error, out_of_memory; and inference_fault (a loaded model failed).",
+        labels=["model", "reason"],
+    )
+    for model, kind, cause, count in tallies:
+        if kind in (EventKind.UNLOAD, EventKind.EVICT):
+            evictions.add_metric([model, cause or "unknown"], count)
+        elif kind in (EventKind.FAIL, EventKind.REFUSE):
+            failures.add_metric([model, cause or "unknown"], count)
+    yield evictions
+    yield failures
+
+
+def _device_gauges(devices: list[DeviceUsage]) -> Iterator[Metric]:
+    used = GaugeMetricFamily(
+        "model_zoo_vram_used_bytes",
+        "Device memory held by the models resident on each live device (the larger of "
+        "estimate and measurement, as admission counts it; nothing for CPU fallback).",
+        labels=["device"],
+    )
+    budget = GaugeMetricFamily(
+        "model_zoo_vram_budget_bytes",
+        "Memory budget of each live device.",
+        labels=["device"],
+    )
+    loaded = GaugeMetricFamily(
+        "model_zoo_models_loaded", "Models loaded on each live device.", labels=["device"]
+    )
+    for device in devices:
+        used.add_metric([device.device], device.used_mb * MB)
+        budget.add_metric([device.device], device.budget_mb * MB)
+        loaded.add_metric([device.device], device.loaded)
+    yield used
+    yield budget
+    yield loaded
+
 
 MODEL_ZOO = CollectorRegistry(auto_describe=False)
 MODEL_ZOO.register(ModelZooCollector())
