@@ -17,10 +17,10 @@ import threading
 import time
 from collections import deque
 from datetime import UTC, datetime
+from typing import Protocol
 
 from django.db import DataError, IntegrityError, close_old_connections, connection
 
-from inference.engine.specs import ModelSpec
 from latency import services
 from latency.models import SampleKind
 from latency.services import Sample
@@ -29,6 +29,17 @@ logger = logging.getLogger(__name__)
 
 # (model id, model name, kind, epoch seconds, duration seconds, cold)
 _Buffered = tuple[int, str, int, float, float, bool]
+
+
+class MeasuredModel(Protocol):
+    """What the recorder reads of the model it is told about: the engine's ``ModelSpec``
+    fits, and latency need not know the inference layer that defines it."""
+
+    @property
+    def id(self) -> int: ...
+
+    @property
+    def name(self) -> str: ...
 
 
 class LatencyRecorder:
@@ -54,13 +65,13 @@ class LatencyRecorder:
 
     # --- the hooks the manager calls (cheap: an append) --------------------------------
 
-    def inference(self, spec: ModelSpec, device: str, seconds: float, cold: bool) -> None:
+    def inference(self, spec: MeasuredModel, device: str, seconds: float, cold: bool) -> None:
         self._add(spec, SampleKind.INFERENCE, seconds, cold)
 
-    def load(self, spec: ModelSpec, device: str, seconds: float) -> None:
+    def load(self, spec: MeasuredModel, device: str, seconds: float) -> None:
         self._add(spec, SampleKind.LOAD, seconds, True)
 
-    def _add(self, spec: ModelSpec, kind: int, seconds: float, cold: bool) -> None:
+    def _add(self, spec: MeasuredModel, kind: int, seconds: float, cold: bool) -> None:
         # A bare tuple and the wall clock: the Sample rows are built by the flush.
         self._buffer.append((spec.id, spec.name, kind, time.time(), seconds, cold))
         overflow = len(self._buffer) - self._max
