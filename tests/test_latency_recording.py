@@ -13,7 +13,8 @@ from inference.engine.specs import ModelSpec
 from latency import services
 from latency.models import LatencyRollup, LatencySample, LatencyTotal, SampleKind
 from latency.recorder import LatencyRecorder
-from latency.services import GRAINS, Sample
+from latency.services import Sample
+from latency.storage import GRAINS
 from models_registry.models import ModelEntry
 from tests.factories import DeviceFactory
 from tests.servers import wait_for
