@@ -51,7 +51,7 @@ def fill(samples: int, *, chunk: int = 1_000_000) -> dict[str, Any]:
     from django.db import connection
 
     from latency import sketch
-    from latency.services import GRAINS
+    from latency.storage import GRAINS
     from models_registry.models import ModelEntry
 
     ids = list(ModelEntry.objects.filter(in_zoo=True).order_by("id").values_list("id", flat=True))

@@ -111,9 +111,9 @@ def _wait_until_up(url: str, process: subprocess.Popen, timeout: float = 60) -> 
         if process.poll() is not None:
             raise RuntimeError(f"server exited: {process.stderr.read().decode()[-2000:]}")
         try:
-            with urllib.request.urlopen(url, timeout=2):
+            with urllib.request.urlopen(url, timeout=5):
                 return
-        except (urllib.error.URLError, ConnectionError):
+        except (urllib.error.URLError, ConnectionError, TimeoutError):  # a slow first answer too
             time.sleep(0.2)
     raise RuntimeError(f"server did not answer {url} within {timeout}s")
 

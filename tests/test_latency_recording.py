@@ -21,7 +21,7 @@ from tests.servers import wait_for
 
 
 def spec_of(name: str) -> ModelSpec:
-    from inference.worker.specs import SpecSource
+    from inference.runtime.specs import SpecSource
 
     return SpecSource().spec(name)
 
@@ -161,6 +161,6 @@ def test_the_prune_command_says_what_it_deleted(face):
     old = datetime.now(UTC) - timedelta(days=30)
     services.samples_record(samples=[Sample(face.pk, face.name, SampleKind.INFERENCE, old, 0.02)])
     out = StringIO()
-    call_command("zoo_latency_prune", stdout=out)
+    call_command("zoo_prune", stdout=out)
     assert out.getvalue().startswith("Deleted 1 raw samples (older than 7 days) and 2 roll-up")
     assert not LatencySample.objects.exists()

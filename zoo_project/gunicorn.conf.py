@@ -3,7 +3,7 @@
 Several web processes answer ``/metrics`` in turn, so django-prometheus's request and
 database counters are kept in prometheus_client's multiprocess files and summed at
 every scrape: whichever process answers, the numbers are the whole server's. (The
-model_zoo series come from the database and need none of this: ``latency/metrics.py``.)
+model_zoo series come from the database and need none of this: ``zoo_project/metrics.py``.)
 """
 
 from __future__ import annotations

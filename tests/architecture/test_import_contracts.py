@@ -13,7 +13,9 @@ from pathlib import Path
 import pytest
 
 ROOT = Path(__file__).resolve().parents[2]
-PACKAGES = ["core", "models_registry", "fleet", "latency", "inference", "api", "dashboard", "zoo_project"]  # fmt: skip
+PACKAGES = [
+    "core", "models_registry", "fleet", "latency", "inference", "api", "dashboard", "zoo_project",
+]  # fmt: skip
 
 
 def _copy_tree(target: Path) -> Path:
@@ -52,9 +54,21 @@ def test_the_tree_keeps_every_contract(tmp_path: Path) -> None:
 @pytest.mark.parametrize(
     ("module", "line", "says"),
     [
-        ("models_registry/selectors.py", "import api.urls  # noqa", "models_registry is not allowed to import api"),
-        ("latency/selectors.py", "import fleet.models  # noqa", "latency is not allowed to import fleet"),
-        ("inference/engine/devices.py", "import django.conf  # noqa", "inference.engine is not allowed to import django"),
+        (
+            "models_registry/selectors.py",
+            "import api.urls  # noqa",
+            "models_registry is not allowed to import api",
+        ),
+        (
+            "latency/selectors.py",
+            "import fleet.models  # noqa",
+            "latency is not allowed to import fleet",
+        ),
+        (
+            "inference/engine/devices.py",
+            "import django.conf  # noqa",
+            "inference.engine is not allowed to import django",
+        ),
         ("fleet/hardware.py", "import fleet.selectors  # noqa", "No cycles are allowed in fleet"),
     ],
     ids=["upward", "fleet-latency", "django-in-engine", "cycle"],

@@ -163,10 +163,10 @@ class TextRecogniser(TransformersModel):
     def run(self, image: ImageLike, options: dict[str, Any]) -> dict[str, Any]:
         picture = as_pil(image)
         if options.get("boxes"):
-            crops = [picture.crop(clip_box(box, *picture.size)) for box in options["boxes"]]
+            crops = [_crop(picture, box) for box in options["boxes"]]
             return {"readings": self._read(crops)}
         if options.get("box"):
-            picture = picture.crop(clip_box(options["box"], *picture.size))
+            picture = _crop(picture, options["box"])
         return self._read([picture])[0]
 
     def _read(self, crops: list[Any]) -> list[dict[str, Any]]:
@@ -179,3 +179,8 @@ class TextRecogniser(TransformersModel):
             score = probability(result.get("score", 0.0)) if text else 0.0
             readings.append({"text": text, "score": score})
         return readings
+
+
+def _crop(picture: Any, box: Any) -> Any:
+    x1, y1, x2, y2 = clip_box(box, *picture.size)
+    return picture.crop((x1, y1, x2, y2))
