@@ -23,12 +23,11 @@ import gc
 import io
 import statistics
 import sys
-import tempfile
 import time
 from pathlib import Path
 from typing import Any
 
-from bench.support import finish, setup_sqlite
+from bench.support import finish, on_sqlite
 
 GOAL_MS = 5.0
 
@@ -118,9 +117,7 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--heap", type=int, default=500_000)
     parser.add_argument("--json", type=Path, help="Also write the figures as JSON here")
     args = parser.parse_args(argv)
-    with tempfile.TemporaryDirectory(prefix="zoo-bench-") as folder:
-        setup_sqlite(Path(folder))
-        result = measure(args.model, args.rounds, args.heap)
+    result = on_sqlite(lambda: measure(args.model, args.rounds, args.heap))
     finish(markdown(result), result, args.json)
     return 0 if result["median_ms"]["release"] <= GOAL_MS else 1
 

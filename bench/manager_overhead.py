@@ -27,13 +27,12 @@ import argparse
 import io
 import statistics
 import sys
-import tempfile
 import time
 from collections.abc import Callable
 from pathlib import Path
 from typing import Any
 
-from bench.support import finish, setup_sqlite
+from bench.support import finish, on_sqlite
 from inference.runtime.specs import spec_of
 
 GOAL = 1.05
@@ -137,9 +136,7 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--calls", type=int, default=15)
     parser.add_argument("--json", type=Path, help="Also write the figures as JSON here")
     args = parser.parse_args(argv)
-    with tempfile.TemporaryDirectory(prefix="zoo-bench-") as folder:
-        setup_sqlite(Path(folder))
-        result = measure(args.model, args.rounds, args.calls)
+    result = on_sqlite(lambda: measure(args.model, args.rounds, args.calls))
     finish(markdown(result), result, args.json)
     return 0
 

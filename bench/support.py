@@ -6,7 +6,8 @@ from __future__ import annotations
 import contextlib
 import json
 import os
-from collections.abc import Iterator
+import tempfile
+from collections.abc import Callable, Iterator
 from pathlib import Path
 from typing import Any
 
@@ -22,6 +23,13 @@ def setup_django(database_url: str, **environment: str) -> None:
 
     django.setup()
     call_command("migrate", verbosity=0)
+
+
+def on_sqlite(measure: Callable[[], dict[str, Any]]) -> dict[str, Any]:
+    """``measure()`` with Django on a throwaway SQLite database and checkpoint folder."""
+    with tempfile.TemporaryDirectory(prefix="zoo-bench-") as folder:
+        setup_sqlite(Path(folder))
+        return measure()
 
 
 def setup_sqlite(data_dir: Path) -> None:
