@@ -11,6 +11,10 @@ def main() -> None:
     os.environ.setdefault("DJANGO_SETTINGS_MODULE", "zoo_project.settings.base")
     from django.core.management import execute_from_command_line
 
+    from zoo_project.data import prepare
+
+    prepare()
+
     execute_from_command_line(sys.argv)
 
 

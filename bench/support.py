@@ -21,6 +21,9 @@ def setup_django(database_url: str, **environment: str) -> None:
     import django
     from django.core.management import call_command
 
+    from zoo_project.data import prepare
+
+    prepare()
     django.setup()
     call_command("migrate", verbosity=0)
 

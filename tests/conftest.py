@@ -13,6 +13,9 @@ from rest_framework.test import APIClient
 
 from tests.factories import DeviceFactory, UserFactory
 from tests.servers import in_ci
+from zoo_project.data import prepare
+
+prepare()  # the data folder (the SQLite test database and the file broker live there)
 
 
 @dataclass

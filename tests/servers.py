@@ -16,6 +16,7 @@ from pathlib import Path
 from typing import Any
 
 import pytest
+from django.conf import settings
 from django.db import connection
 
 ROOT = Path(__file__).resolve().parent.parent
@@ -56,6 +57,7 @@ def child_env(**extra: str) -> dict[str, str]:
             "DJANGO_SETTINGS_MODULE": "zoo_project.settings.base",
             "DATABASE_URL": test_database_url(),
             "ALLOWED_HOSTS": "127.0.0.1,localhost",
+            "SECRET_KEY": settings.SECRET_KEY,
         }
     )
     env.update(extra)

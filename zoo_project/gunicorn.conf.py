@@ -13,7 +13,9 @@ import shutil
 from pathlib import Path
 from typing import Any
 
-_data = Path(os.environ.get("ZOO_DATA_DIR") or Path(__file__).resolve().parent.parent / "var")
+from zoo_project.data import data_dir
+
+_data = data_dir()
 # One folder per server (master pid), set before the workers import prometheus_client.
 multiproc_dir = os.environ.setdefault(
     "PROMETHEUS_MULTIPROC_DIR", str(_data / "prometheus" / f"web-{os.getpid()}")

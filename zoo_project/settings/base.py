@@ -9,19 +9,19 @@ every variable.
 from __future__ import annotations
 
 import os
-import secrets
 from pathlib import Path
 
 import environ
 
-BASE_DIR = Path(__file__).resolve().parent.parent.parent
+from zoo_project import data
+
+BASE_DIR = data.BASE_DIR
 
 env = environ.Env()
-# A local .env file is optional; the process environment always wins over it.
-environ.Env.read_env(BASE_DIR / ".env", overwrite=False)
+data.read_env()  # a local .env file is optional; the process environment wins over it
 
-DATA_DIR = Path(env.str("ZOO_DATA_DIR", default=str(BASE_DIR / "var"))).resolve()
-DATA_DIR.mkdir(parents=True, exist_ok=True)
+# Created, with what must be in it, by zoo_project.data.prepare() (the entry points).
+DATA_DIR = data.data_dir()
 # Where ``manage.py zoo_bootstrap`` builds small random checkpoints for entries whose
 # weights are missing (created on first use).
 ZOO_CHECKPOINT_DIR = Path(
@@ -43,18 +43,14 @@ for _name, _value in {
 
 
 def _secret_key() -> str:
-    """The configured key, else one generated once and kept in the data folder.
+    """The configured key, else the one ``prepare()`` generated in the data folder (empty
+    if neither exists: Django then refuses to start, saying SECRET_KEY is not set).
 
     There is no built-in default key: a key in the source would be a shared secret.
     """
+    key_file = data.secret_key_file()
     configured = env.str("SECRET_KEY", default="")
-    if configured:
-        return configured
-    key_file = DATA_DIR / "secret_key"
-    if not key_file.exists():
-        key_file.write_text(secrets.token_urlsafe(50))
-        key_file.chmod(0o600)
-    return key_file.read_text().strip()
+    return configured or (key_file.read_text().strip() if key_file.exists() else "")
 
 
 SECRET_KEY = _secret_key()
@@ -211,8 +207,6 @@ BROKER_DIR = DATA_DIR / "broker"
 CELERY_BROKER_URL = env.str("CELERY_BROKER_URL", default="filesystem://")
 if CELERY_BROKER_URL.startswith("filesystem://"):
     # The embedded default: a broker that is just a folder, shared by web and worker.
-    for sub in ("queue", "processed", "control"):
-        (BROKER_DIR / sub).mkdir(parents=True, exist_ok=True)
     CELERY_BROKER_TRANSPORT_OPTIONS = {
         "data_folder_in": str(BROKER_DIR / "queue"),
         "data_folder_out": str(BROKER_DIR / "queue"),
