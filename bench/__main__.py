@@ -8,7 +8,7 @@ figures as JSON; this command gathers them into ``<out>/results.md`` and
 ``<out>/results.json`` with the machine and the versions they were measured on, and
 prints the Markdown. Every figure is a ratio of two things measured in the same run.
 ``--quick`` shrinks the expensive ones (1 M latency samples instead of 10 M, shorter
-load runs) to check the command itself.
+load runs, a backlog of 4 batches instead of 50) to check the command itself.
 """
 
 from __future__ import annotations
@@ -37,6 +37,7 @@ BENCHES: dict[str, tuple[str, list[str], list[str]]] = {
     "eviction": ("bench.eviction_cost", [], ["--rounds", "3"]),
     "api": ("bench.api_throughput", [], ["--seconds", "3", "--rounds", "1"]),
     "latency": ("bench.latency_history", [], ["--samples", "1000000", "--rounds", "5"]),
+    "backlog": ("bench.backlog", [], ["--batches", "4"]),
 }
 
 Row = tuple[str, str, str, str, str]  # figure, ours, compared with, ratio, goal
@@ -167,6 +168,31 @@ def _latency(r: dict[str, Any]) -> list[Row]:
     ]
 
 
+def _backlog(r: dict[str, Any]) -> list[Row]:
+    rows: list[Row] = []
+    runs, base = r["paths"], r["baseline"]
+
+    def figures(run: dict[str, Any]) -> str:
+        w = run["wait_s"]
+        return (
+            f"{run['batches_per_minute']} batches/min, {run['loads']} loads, "
+            f"wait p50/p95/max {w['p50']}/{w['p95']}/{w['max']} s"
+        )
+
+    for name, run in runs.items():
+        ratio = r["ratios"].get(name, {}).get("batches_per_minute")
+        rows.append(
+            (
+                f"backlog of {run['submitted']} batches, one worker: {name} ({run['done']} done)",
+                figures(run),
+                "" if name == base else f"{base}: {figures(runs[base])}",
+                "" if ratio is None else f"{ratio}x batches/min",
+                "",
+            )
+        )
+    return rows
+
+
 ROWS: dict[str, Callable[[dict[str, Any]], list[Row]]] = {
     "swaps": _swaps,
     "overhead": _overhead,
@@ -174,6 +200,7 @@ ROWS: dict[str, Callable[[dict[str, Any]], list[Row]]] = {
     "eviction": _eviction,
     "api": _api,
     "latency": _latency,
+    "backlog": _backlog,
 }
 
 
