@@ -9,9 +9,37 @@ makes loads sequential on the device and is held only by the thread that loads. 
 holds a lock while a model runs, and acquiring a model already in memory never waits
 for a load of another model.
 
+Every exit path leaves the books true. A worker's soft time limit raises an exception
+wherever its main thread is (in the loader, the device, a sink write, a model's close
+or predict, or at any call made here), so each step is written to be undone or
+completed, and then the exception goes on:
+
+- A load is two-phase (``loading``). Admission computes the room and the victims under
+  ``_lock``, then reserves; every later step (the evictions, the ``loading`` row, the
+  loader, the measure, the device's ``on_loaded``) runs under one handler that, on any
+  exception (``BaseException`` included), undoes all of them: victims not yet freed go
+  back on the books intact, the model is closed and the device told, the reservation
+  is dropped and the row says ``error``; the loader's lease then takes the load off
+  the books and wakes its waiters with the failure (``_unlease``). The load stands
+  from its commit's last step (``status = loaded``) on: what raises after that (the
+  ``loaded`` row, a hook) gives back only the acquirer's lease.
+- A count (a lease taken or given back, a resident taken off the books) is made under
+  ``_lock`` and handed at once to the handler that undoes or completes it: an
+  acquisition that raises gives its lease back, a lease is given back once, a resident
+  taken to be freed is freed or put back.
+- Memory stops counting only once it is really given back (``freeing``): a model whose
+  close fails stays counted, in error, and is closed again by the next eviction,
+  unload, reap or use (``Resident.stranded``). A close or device call interrupted is
+  made once more, and so is each write of a record (``records.write_all``).
+- Locks are taken only in ``with`` blocks: the lock and the load slot are free, and
+  those waiting on a load are woken, on every exit.
+- A failure of the load itself (loader, measure, device) that is an ``Exception`` is
+  raised as ``ModelLoadFailed``; anything else is raised as it was.
+
 The parts it decides with live beside it: ``residents`` (what is held, leases),
 ``admission`` (what fits, which idle models go), ``idle_policy`` (when an idle model
-leaves), ``records`` (what is written through the sink), ``errors`` (why not).
+leaves), ``freeing`` (giving memory back), ``records`` (what is written through the
+sink), ``errors`` (why not).
 """
 
 from __future__ import annotations
@@ -21,10 +49,10 @@ import threading
 import time
 from collections.abc import Callable
 from datetime import UTC, datetime
-from typing import Any, NoReturn, Protocol
+from typing import Any, NamedTuple, Protocol
 
-from inference.engine import admission, idle_policy, records
-from inference.engine.devices import DeviceBackend, ceil_mb
+from inference.engine import idle_policy, records
+from inference.engine.devices import DeviceBackend
 from inference.engine.errors import (
     ManagerError,
     ModelBusy,
@@ -34,7 +62,9 @@ from inference.engine.errors import (
     ModelRefused,
     again,
 )
+from inference.engine.freeing import Freeing, Freer
 from inference.engine.loaders.base import ImageLike, LoadedModel
+from inference.engine.loading import Loading
 from inference.engine.residents import Books, Lease, Resident, ResidentView
 from inference.engine.sink import StateSink
 from inference.engine.specs import ManagerSettings, ModelSpec
@@ -61,6 +91,16 @@ __all__ = [
 logger = logging.getLogger(__name__)
 
 NOT_LOCAL = (Loader.EXTERNAL, Loader.SERVER)
+
+# What an acquirer does once its lease is counted.
+_LOAD, _WAIT, _READY = "load", "wait for the load", "ready"
+
+
+class _Step(NamedTuple):
+    """A lease ``acquire`` counted: on what, and what it does next."""
+
+    resident: Resident
+    role: str
 
 
 class SpecProvider(Protocol):
@@ -99,19 +139,53 @@ class ModelManager:
         self.backend = backend
         self._specs = specs
         self._sink = sink
-        self._loader = loader
         self._on_inference = on_inference
         self._on_load = on_load
         self._clock = clock
         self._lock = threading.Condition()
         self._load_slot = threading.Lock()
         self._books = Books()
-        self._measured: dict[str, int] = dict(sink.measured_sizes())
+        self._freer = Freer(backend, sink, self._books, self._lock)
+        self._loading = Loading(
+            backend,
+            sink=sink,
+            books=self._books,
+            lock=self._lock,
+            freer=self._freer,
+            loader=loader,
+            clock=clock,
+        )
 
     # --- acquiring and releasing -----------------------------------------------------
 
     def acquire(self, name: str, *, batch: str | None = None) -> Lease:
-        """A lease on the model, loading it first if needed (shared, one load at a time)."""
+        """A lease on the model, loading it first if needed (shared, one load at a time).
+
+        Whatever is raised on the way, the lease counted for this call is given back:
+        the count is the last thing done under the lock and is seen by the handler below
+        from then on.
+        """
+        spec = self._usable(name)
+        while True:
+            counted: list[_Step] = []
+            freeing: list[Freeing] = []
+            try:
+                try:
+                    with self._lock:
+                        self._next_step(spec, batch, counted, freeing)
+                finally:
+                    self._freer.free_all(freeing)  # a stranded model, first closed again
+                if not counted:
+                    continue
+                step = counted[0]
+                self._serve(step)
+                return Lease(self, step.resident, cold=step.role != _READY)
+            except BaseException as exc:
+                if counted:
+                    self._unlease(counted[0], exc)
+                raise
+
+    def _usable(self, name: str) -> ModelSpec:
         spec = self._specs.spec(name)
         if not spec.enabled:
             reason = f": {spec.disabled_reason}" if spec.disabled_reason else ""
@@ -121,45 +195,87 @@ class ModelManager:
                 f"{name} is served by {spec.model_id or name} outside this process "
                 f"({spec.loader}); it is never loaded into device memory"
             )
-        while True:
-            with self._lock:
-                resident = self._books.get(name)
-                if resident is not None and resident.doomed:
-                    self._lock.wait(timeout=1.0)  # it is on its way out; then load anew
-                    continue
-                if resident is None:
-                    resident = Resident(spec=spec, leases=1)
-                    self._books.add(resident)
-                    loader_thread = True
-                else:
-                    resident.spec = spec  # pins and priorities apply from the next use
-                    resident.leases += 1
-                    loader_thread = False
-                    if resident.status == ModelStatus.LOADED:
-                        self._touch(resident, batch)
-                        self._sink.usage(spec, resident.leases, resident.last_used_at)
-                        return Lease(self, resident, cold=False)
-                if batch:
-                    resident.batches.add(batch)
-                break
-        if loader_thread:
-            self._load_for_all(resident)
+        return spec
+
+    def _next_step(
+        self, spec: ModelSpec, batch: str | None, counted: list[_Step], freeing: list[Freeing]
+    ) -> None:
+        """Count a lease (into ``counted``), putting the model on the books if it is not
+        there; or wait for one on its way out; or take a stranded one off the books to be
+        freed first (into ``freeing``). Under ``_lock``. A count goes into ``counted`` at
+        once, a resident into ``freeing`` before it is taken: ``acquire``'s handlers see
+        every change made here, whatever is raised."""
+        resident = self._books.get(spec.name)
+        if resident is not None and resident.stranded:
+            why = records.unload_retried(spec.name)
+            freeing.append(Freeing(resident, EventKind.UNLOAD, why, EventCause.FAULT))
+            self._books.take(resident)
+        elif (resident is not None and resident.doomed) or (
+            resident is None and self._books.freeing(spec.name)
+        ):
+            self._lock.wait(timeout=1.0)  # on its way out; then load anew
+        elif resident is None:
+            resident = Resident(spec=spec, leases=1, batches={batch} if batch else set())
+            step = _Step(resident, _LOAD)
+            self._books.add(resident)
+            counted.append(step)
         else:
-            self._wait_for_load(resident)
-        return Lease(self, resident, cold=True)
+            resident.spec = spec  # pins and priorities apply from the next use
+            if batch:
+                resident.batches.add(batch)
+            role = _READY if resident.status == ModelStatus.LOADED else _WAIT
+            if role == _READY:
+                self._touch(resident, None)
+            step = _Step(resident, role)
+            resident.leases += 1
+            counted.append(step)
+            if role == _READY:  # under the lock, so that the rows see counts in order
+                records.used(self._sink, spec, resident.leases, resident.last_used_at)
+
+    def _serve(self, step: _Step) -> None:
+        """Load the model, or wait for its load (a model loaded already is ready)."""
+        if step.role == _LOAD:
+            self._load_for_all(step.resident)
+        elif step.role == _WAIT:
+            self._wait_for_load(step.resident)
 
     def _load_for_all(self, resident: Resident) -> None:
-        """Load the model, then wake those waiting on this load with its outcome."""
-        try:
-            self._load(resident)
-        except ManagerError as exc:
-            with self._lock:
-                resident.error = exc
-                self._books.drop(resident)
-                self._lock.notify_all()
-            resident.ready.set()
-            raise
+        """Load the model, then wake those waiting on this load (a failed load wakes them
+        in ``_unlease``)."""
+        settings = self._specs.settings()
+        with self._load_slot:
+            self._loading.load(resident, settings)
         resident.ready.set()
+        device = self.device_of(resident)
+        logger.info("Loaded %s on %s", resident.spec.name, device)
+        if self._on_load is not None and resident.load_duration_s is not None:
+            self._on_load(resident.spec, device, resident.load_duration_s)
+
+    def _unlease(self, step: _Step, exc: BaseException) -> None:
+        """Give back a lease ``acquire`` counted and could not hand over. The loader's
+        lease on a load that does not stand takes the load with it: it leaves the books
+        (unless stranded), its leases are void, and its waiters get its failure."""
+        resident = step.resident
+        if step.role == _LOAD:
+            standing = False
+            try:
+                with self._lock:
+                    standing = resident.status == ModelStatus.LOADED
+                    if not standing:
+                        resident.error = (
+                            exc
+                            if isinstance(exc, ManagerError)
+                            else ModelLoadFailed(f"{type(exc).__name__}: {exc}")
+                        )
+                        resident.leases = 0
+                        if not resident.stranded:
+                            self._books.drop(resident)
+                    self._lock.notify_all()
+            finally:
+                resident.ready.set()
+            if not standing:
+                return
+        self._release(resident)
 
     def _wait_for_load(self, resident: Resident) -> None:
         """Another thread is loading the model: share its outcome."""
@@ -175,24 +291,38 @@ class ModelManager:
         if batch:
             resident.batches.add(batch)
 
-    def _release(self, resident: Resident) -> None:
-        to_free: Resident | None = None
-        with self._lock:
-            resident.leases -= 1
-            self._touch(resident, None)
-            if resident.leases == 0:
-                settings = self._specs.settings()
-                if not resident.doomed and idle_policy.over_after_use(resident, settings):
-                    resident.doomed = "after_batch: its use finished"
-                    resident.doomed_cause = EventCause.AFTER_BATCH
-                if resident.doomed and self._books.holds(resident):
-                    to_free = self._books.take(resident)
-                self._lock.notify_all()
-            leases = resident.leases
-        if to_free is not None:
-            self._free(to_free, EventKind.UNLOAD, to_free.doomed, to_free.doomed_cause)
-        else:
-            self._sink.usage(resident.spec, leases, resident.last_used_at)
+    def _release(self, resident: Resident, lease: Lease | None = None) -> None:
+        """Give one lease back: ``lease``'s, counted once (its flag is set with the
+        count), or the one ``acquire`` counted. A model doomed and now unused goes."""
+        freeing: list[Freeing] = []
+        try:
+            with self._lock:
+                if resident.error is not None:  # its load failed: its leases went with it
+                    return
+                if lease is not None:
+                    if lease._released:
+                        return
+                    lease._released = True
+                resident.leases -= 1
+                self._touch(resident, None)
+                if resident.leases == 0:
+                    self._lock.notify_all()
+                    self._retire_if_over(resident, freeing)
+                if not freeing:  # under the lock, so that the rows see counts in order
+                    records.used(self._sink, resident.spec, resident.leases, resident.last_used_at)
+        finally:
+            self._freer.free_all(freeing)
+
+    def _retire_if_over(self, resident: Resident, freeing: list[Freeing]) -> None:
+        """Its last lease is back: take it off the books (into ``freeing``) if it is doomed,
+        or if ``after_batch`` is done with it. Under ``_lock``."""
+        if not resident.doomed and idle_policy.over_after_use(resident, self._specs.settings()):
+            resident.doomed_cause = EventCause.AFTER_BATCH
+            resident.doomed = "after_batch: its use finished"
+        if resident.doomed and self._books.holds(resident):
+            item = Freeing(resident, EventKind.UNLOAD, resident.doomed, resident.doomed_cause)
+            freeing.append(item)
+            self._books.take(resident)
 
     def _run(self, lease: Lease, image: ImageLike, options: dict[str, Any]) -> dict[str, Any]:
         resident = lease._resident
@@ -213,165 +343,15 @@ class ModelManager:
     def _fault(self, resident: Resident, reason: str) -> None:
         """A loaded model failed in a way that leaves it unusable: error, then unload."""
         with self._lock:
-            resident.status = ModelStatus.ERROR
-            resident.doomed = reason
             resident.doomed_cause = EventCause.FAULT
+            resident.doomed = reason  # first: doomed, it goes on release whatever follows
+            resident.status = ModelStatus.ERROR
         records.faulted(self._sink, resident, reason)
-
-    # --- loading -----------------------------------------------------------------------
-
-    def _load(self, resident: Resident) -> None:
-        spec = resident.spec
-        with self._load_slot:
-            self._admit_and_load(resident)
-        logger.info("Loaded %s on %s", spec.name, self.device_of(resident))
 
     def device_of(self, resident: Resident) -> str:
         return "cpu" if resident.on_cpu else self.backend.name
 
-    def _admit_and_load(self, resident: Resident) -> None:
-        spec = resident.spec
-        settings = self._specs.settings()
-        need = max(spec.vram_mb, self._measured.get(spec.name, 0))
-        self._reserve(resident, need, settings)
-        device = "cpu" if resident.on_cpu else self.backend.torch_device
-        self._sink.transition(
-            spec, status=ModelStatus.LOADING, load_count=resident.leases, on_cpu=resident.on_cpu
-        )
-        started = self._clock()
-        model, measured = self._load_and_measure(resident, device, need, settings)
-        duration = self._clock() - started
-        with self._lock:
-            resident.model = model
-            resident.status = ModelStatus.LOADED
-            resident.measured_mb = measured
-            resident.loaded_at = datetime.now(UTC)
-            resident.load_duration_s = duration
-            self._touch(resident, None)
-            self._measured[spec.name] = measured
-        records.loaded(
-            self._sink, resident, self.backend.name, measured=measured, duration=duration
-        )
-        if self._on_load is not None:
-            self._on_load(spec, self.device_of(resident), duration)
-
-    def _reserve(self, resident: Resident, need: int, settings: ManagerSettings) -> None:
-        """Admit the model at ``need`` MB and evict the idle models it needs gone.
-
-        A refusal is recorded and raised before anything is evicted.
-        """
-        spec = resident.spec
-        try:
-            with self._lock:
-                on_cpu, victims = self._admit(spec, need, settings)
-                taken = [self._books.take(victim) for victim in victims]
-                resident.on_cpu = on_cpu
-                resident.held_mb = 0 if on_cpu else need
-        except ModelRefused as refusal:
-            records.refused(self._sink, spec, refusal, need)
-            raise
-        for victim in taken:
-            idle = self._clock() - victim.last_used_mono
-            self._free(
-                victim,
-                EventKind.EVICT,
-                records.eviction_reason(victim, settings.policy, idle, spec.name),
-                EventCause.MAKE_ROOM,
-            )
-
-    def _load_and_measure(
-        self, resident: Resident, device: str, need: int, settings: ManagerSettings
-    ) -> tuple[LoadedModel, int]:
-        """Call the loader and measure what it took; on any failure, undo and raise."""
-        spec = resident.spec
-        model: LoadedModel | None = None
-        try:
-            mark = 0 if resident.on_cpu else self.backend.memory_mark()
-            model = self._loader(spec, device)
-            if resident.on_cpu:
-                measured = ceil_mb(model.tensor_bytes())
-            else:
-                measured = self.backend.measure(model, mark)
-                held = max(need, measured)
-                self._grow(resident, held, settings)
-                self.backend.on_loaded(spec.name, held)
-        except Exception as exc:
-            self._abort_load(resident, model, exc)
-        return model, measured
-
-    def _grow(self, resident: Resident, held: int, settings: ManagerSettings) -> None:
-        """The model measured larger than its reservation: make room or fail the load."""
-        if held <= resident.held_mb:
-            return
-        with self._lock:
-            extra_need = held
-            resident.held_mb = 0  # re-admit at the measured size
-            try:
-                _, victims = self._admit(resident.spec, extra_need, settings, cpu_ok=False)
-            except ModelRefused:
-                resident.held_mb = held  # keep it counted until the abort frees it
-                raise
-            taken = [self._books.take(victim) for victim in victims]
-            resident.held_mb = held
-        for victim in taken:
-            self._free(
-                victim,
-                EventKind.EVICT,
-                records.regrowth_eviction_reason(victim, settings.policy, resident.spec.name, held),
-                EventCause.MAKE_ROOM,
-            )
-
-    def _abort_load(
-        self, resident: Resident, model: LoadedModel | None, exc: Exception
-    ) -> NoReturn:
-        spec = resident.spec
-        out_of_memory = self.backend.is_out_of_memory(exc)
-        if model is not None:
-            model.close()
-        self.backend.on_unloaded(spec.name)
-        with self._lock:
-            resident.held_mb = 0
-        if out_of_memory:
-            reason = f"Out of memory while loading {spec.name} on {self.device_of(resident)}: {exc}"
-        elif isinstance(exc, ManagerError):
-            reason = str(exc)
-        else:
-            reason = f"{type(exc).__name__}: {exc}"
-        records.load_failed(self._sink, spec, reason, out_of_memory=out_of_memory)
-        raise ModelLoadFailed(reason, out_of_memory=out_of_memory) from exc
-
-    def _admit(
-        self, spec: ModelSpec, need: int, settings: ManagerSettings, *, cpu_ok: bool = True
-    ) -> admission.Placement:
-        """Where the model goes: (on the CPU?, idle models to evict first). Under ``_lock``.
-
-        Refuses a model larger than the whole budget before evicting anything.
-        """
-        room = admission.room_for(spec, settings, self.backend, self._books, cpu_ok=cpu_ok)
-        idle = self._books.eviction_order(exclude=spec.name)
-        return admission.admit(spec.name, need, room, idle)
-
     # --- unloading ---------------------------------------------------------------------
-
-    def _free(self, resident: Resident, kind: str, reason: str, cause: str) -> None:
-        """Give a taken resident's memory back, then record it."""
-        spec = resident.spec
-        mark = 0 if resident.on_cpu else self.backend.memory_mark()
-        if resident.model is not None:
-            resident.model.close()
-            resident.model = None
-        freed = None if resident.on_cpu else self.backend.on_unloaded(spec.name, mark)
-        if freed is not None:
-            reason += f"; freed {freed} MB"
-            expected = resident.measured_mb or 0
-            if freed < expected // 2:
-                reason += f", expected about {expected} MB: something still holds its tensors"
-                logger.warning("%s", reason)
-        with self._lock:
-            self._books.freed(resident)
-            self._lock.notify_all()
-        records.freed(self._sink, resident, kind, reason, cause)
-        logger.info("%s", reason)
 
     def unload(
         self,
@@ -382,70 +362,98 @@ class ModelManager:
         cause: str = EventCause.REQUEST,
     ) -> bool:
         """Unload a model. One in use is waited for up to ``wait_s``, else ``ModelBusy``.
+        A stranded one (its close failed before) is closed again.
 
         Returns whether anything was unloaded.
         """
         deadline = self._clock() + wait_s
-        with self._lock:
-            while True:
-                resident = self._books.get(name)
-                if resident is None or resident.status != ModelStatus.LOADED:
-                    if resident is not None and resident.status == ModelStatus.LOADING:
-                        raise ModelBusy(f"{name} is loading; unload it once it is loaded")
+        why = reason or f"unloaded {name} on request"
+        freeing: list[Freeing] = []
+        try:
+            with self._lock:
+                resident = self._idle_or_stranded(name, deadline)
+                if resident is None:
                     return False
-                if resident.leases == 0:
-                    break
-                remaining = deadline - self._clock()
-                if remaining <= 0:
-                    raise ModelBusy(
-                        f"{name} is in use ({resident.leases} lease(s)); it is unloaded only "
-                        "once released"
-                    )
-                self._lock.wait(timeout=remaining)
-            taken = self._books.take(resident)
-        self._free(taken, EventKind.UNLOAD, reason or f"unloaded {name} on request", cause)
+                freeing.append(Freeing(resident, EventKind.UNLOAD, why, cause))
+                self._books.take(resident)
+        finally:
+            self._freer.free_all(freeing)
         return True
+
+    def _idle_or_stranded(self, name: str, deadline: float) -> Resident | None:
+        """``unload``'s model once unused (None if there is nothing to unload). Under
+        ``_lock``; waits until ``deadline`` for its leases, else ``ModelBusy``."""
+        while True:
+            resident = self._books.get(name)
+            if resident is None:
+                return None
+            if resident.stranded:
+                return resident
+            if resident.status == ModelStatus.LOADING:
+                raise ModelBusy(f"{name} is loading; unload it once it is loaded")
+            if resident.status != ModelStatus.LOADED:
+                return None
+            if resident.leases == 0:
+                return resident
+            remaining = deadline - self._clock()
+            if remaining <= 0:
+                raise ModelBusy(
+                    f"{name} is in use ({resident.leases} lease(s)); it is unloaded only "
+                    "once released"
+                )
+            self._lock.wait(timeout=remaining)
 
     def end_batch(self, batch: str) -> None:
         """A batch finished. Under ``after_batch``, idle models it used are unloaded."""
-        to_free = []
-        with self._lock:
-            settings = self._specs.settings()
-            for resident in list(self._books.residents.values()):
-                if batch not in resident.batches:
-                    continue
-                resident.batches.discard(batch)
-                if idle_policy.over_after_batch(resident, settings):
-                    to_free.append(self._books.take(resident))
-        for resident in to_free:
-            self._free(
-                resident,
-                EventKind.UNLOAD,
-                f"after_batch: batch {batch} finished",
-                EventCause.AFTER_BATCH,
-            )
+        why = f"after_batch: batch {batch} finished"
+        freeing: list[Freeing] = []
+        try:
+            with self._lock:
+                settings = self._specs.settings()
+                for resident in list(self._books.residents.values()):
+                    if batch not in resident.batches:
+                        continue
+                    resident.batches.discard(batch)
+                    if idle_policy.over_after_batch(resident, settings):
+                        freeing.append(
+                            Freeing(resident, EventKind.UNLOAD, why, EventCause.AFTER_BATCH)
+                        )
+                        self._books.take(resident)
+        finally:
+            self._freer.free_all(freeing)
 
     def reap(self) -> list[str]:
         """Apply the registry and the idle policy: unload disabled models and, under
-        ``keep_alive``, models idle longer than ``keep_alive_s``. Returns their names."""
+        ``keep_alive``, models idle longer than ``keep_alive_s``; free stranded ones.
+        Returns their names."""
         settings = self._specs.settings()
         now = self._clock()
-        to_free: list[tuple[Resident, str, str]] = []
-        with self._lock:
-            for resident in list(self._books.residents.values()):
-                if resident.status != ModelStatus.LOADED or resident.leases:
-                    continue
-                try:
-                    spec: ModelSpec | None = self._specs.spec(resident.spec.name)
-                except LookupError:
-                    spec = None
-                verdict = idle_policy.reap_reason(resident, spec, settings, now)
-                if verdict is not None:
-                    reason, cause = verdict
-                    to_free.append((self._books.take(resident), reason, cause))
-        for resident, reason, cause in to_free:
-            self._free(resident, EventKind.UNLOAD, reason, cause)
-        return [resident.spec.name for resident, _, _ in to_free]
+        freeing: list[Freeing] = []
+        try:
+            with self._lock:
+                for resident in list(self._books.residents.values()):
+                    verdict = self._reap_verdict(resident, settings, now)
+                    if verdict is not None:
+                        freeing.append(Freeing(resident, EventKind.UNLOAD, *verdict))
+                        self._books.take(resident)
+        finally:
+            self._freer.free_all(freeing)
+        return [item.resident.spec.name for item in freeing]
+
+    def _reap_verdict(
+        self, resident: Resident, settings: ManagerSettings, now: float
+    ) -> tuple[str, str] | None:
+        """(reason, cause) for ``reap`` to unload this resident, or None. Under ``_lock``."""
+        name = resident.spec.name
+        if resident.stranded:
+            return records.unload_retried(name), EventCause.FAULT
+        if resident.status != ModelStatus.LOADED or resident.leases:
+            return None
+        try:
+            spec: ModelSpec | None = self._specs.spec(name)
+        except LookupError:
+            spec = None
+        return idle_policy.reap_reason(resident, spec, settings, now)
 
     def close(self) -> None:
         """Unload every idle model (at worker shutdown)."""

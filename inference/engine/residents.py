@@ -40,6 +40,13 @@ class Resident:
     doomed_cause: str = ""
     batches: set[str] = field(default_factory=set)
 
+    @property
+    def stranded(self) -> bool:
+        """Doomed, unused and still on the books: its going failed or was interrupted (its
+        close failed, say). It counts until the next eviction, unload, reap or use of it
+        frees it."""
+        return bool(self.doomed) and self.leases == 0
+
 
 @dataclass(frozen=True)
 class ResidentView:
@@ -89,6 +96,22 @@ class Books:
     def freed(self, resident: Resident) -> None:
         self._freeing.pop(id(resident), None)
 
+    def restore(self, resident: Resident) -> None:
+        """Put a taken resident whose memory was not given back on the books again, as it
+        was; it still counts meanwhile. A no-op once it is freed or back."""
+        name = resident.spec.name
+        if id(resident) in self._freeing and name not in self.residents:
+            del self._freeing[id(resident)]
+            self.residents[name] = resident
+
+    def taken(self, resident: Resident) -> bool:
+        """Whether this resident is off the books, its memory not yet freed."""
+        return id(resident) in self._freeing
+
+    def freeing(self, name: str) -> bool:
+        """Whether a resident of that name is being freed (its name is not free yet)."""
+        return any(r.spec.name == name for r in self._freeing.values())
+
     def held(self, *, zoo_only: bool = False) -> int:
         """MB counted against the budget: residents on the device and memory being freed."""
         return sum(
@@ -102,17 +125,17 @@ class Books:
         return sum(r.held_mb for r in self.residents.values() if r.leases and not r.on_cpu)
 
     def eviction_order(self, *, exclude: str) -> list[Resident]:
-        """Idle, unpinned, loaded models: lowest priority first, then least recently used."""
+        """Idle, unpinned, loaded models: lowest priority first, then least recently used;
+        stranded ones (see ``Resident.stranded``) before all, pinned or not."""
         idle = [
             r
             for r in self.residents.values()
-            if r.status == ModelStatus.LOADED
-            and r.leases == 0
-            and not r.spec.pinned
+            if r.leases == 0
             and not r.on_cpu
             and r.spec.name != exclude
+            and (r.stranded or (r.status == ModelStatus.LOADED and not r.spec.pinned))
         ]
-        return sorted(idle, key=lambda r: (r.spec.priority, r.last_used_mono))
+        return sorted(idle, key=lambda r: (not r.stranded, r.spec.priority, r.last_used_mono))
 
     def snapshot(self) -> dict[str, ResidentView]:
         return {
@@ -137,13 +160,14 @@ class LeaseHolder(Protocol):
 
     def _run(self, lease: Lease, image: ImageLike, options: dict[str, Any]) -> dict[str, Any]: ...
 
-    def _release(self, resident: Resident) -> None: ...
+    def _release(self, resident: Resident, lease: Lease | None = None) -> None: ...
 
 
 class Lease:
     """The right to use a loaded model until released; a context manager.
 
-    ``predict`` runs the model without any manager lock. Releasing twice is harmless.
+    ``predict`` runs the model without any manager lock. Releasing twice is harmless:
+    ``released`` is set by the manager under its lock, with the count it gives back.
     """
 
     def __init__(self, manager: LeaseHolder, resident: Resident, *, cold: bool):
@@ -171,9 +195,14 @@ class Lease:
         return self._manager._run(self, image, options)
 
     def release(self) -> None:
-        if not self._released:
-            self._released = True
-            self._manager._release(self._resident)
+        if self._released:
+            return
+        try:
+            self._manager._release(self._resident, self)
+        except BaseException:
+            if not self._released:  # interrupted before it was counted: count it now
+                self._manager._release(self._resident, self)
+            raise
 
     def __enter__(self) -> Lease:
         return self

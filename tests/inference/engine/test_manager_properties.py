@@ -1,6 +1,8 @@
 """A stateful property test: random acquire / release / unload / enable / disable /
 failing-load sequences, run from several threads at once against a manager on a
-simulated device, checked after every step against the manager's invariants."""
+simulated device, with exceptions injected at random steps (the loader, the device, a
+sink write, a model's close or predict: a soft time limit, an interrupt, a failure),
+checked after every step against the manager's invariants: its books stay true."""
 
 from __future__ import annotations
 
@@ -10,8 +12,9 @@ import time
 from typing import Any
 
 import pytest
+from celery.exceptions import SoftTimeLimitExceeded
 from django.db import connection
-from hypothesis import HealthCheck, settings
+from hypothesis import HealthCheck, event, settings
 from hypothesis import strategies as st
 from hypothesis.stateful import (
     RuleBasedStateMachine,
@@ -28,7 +31,14 @@ from inference.engine.manager import ManagerError, ModelManager
 from inference.engine.specs import ManagerSettings, ModelSpec
 from inference.runtime.state import DatabaseStateSink
 from models_registry.models import ModelEntry
-from tests.fakes import DictSpecs, FakeLoader, missing_weights
+from tests.fakes import DictSpecs, missing_weights
+from tests.inference.engine.faults import (
+    POINTS,
+    Faults,
+    FaultyLoader,
+    InjectedFault,
+    counted_on_device,
+)
 
 pytestmark = pytest.mark.subprocess
 
@@ -40,18 +50,35 @@ TOTAL_MB = 4000
 SETTINGS = ManagerSettings(offload_threshold=0.8, zoo_pool_mb=1650)
 BUDGET = int(TOTAL_MB * SETTINGS.offload_threshold)
 LOAD_S = 0.05  # how long each fake load takes
+INJECTED = (SoftTimeLimitExceeded, KeyboardInterrupt, InjectedFault)
+ERRORS = {
+    "time limit": lambda: SoftTimeLimitExceeded("soft time limit exceeded"),
+    "interrupt": KeyboardInterrupt,
+    "failure": lambda: InjectedFault("the edge failed"),
+}
 
 
 class CheckingBackend(SimulatedBackend):
-    """The simulated GPU, also checking the zoo pool whenever memory is taken."""
+    """The simulated GPU, also checking the zoo pool whenever memory is taken, and failing
+    where the faults say."""
 
-    def __init__(self, zoo: set[str]):
+    def __init__(self, zoo: set[str], faults: Faults):
         super().__init__("sim:7", TOTAL_MB)
         self.zoo = zoo
+        self.faults = faults
         self.violations: list[str] = []
 
+    def on_unloaded(self, name: str, mark: int = 0) -> int | None:
+        self.faults.check("on_unloaded", name)
+        return super().on_unloaded(name, mark)
+
     def on_loaded(self, name: str, held_mb: int) -> None:
+        self.faults.check("on_loaded", name)
         super().on_loaded(name, held_mb)
+        self.check_pool(name)
+        self.faults.check("on_loaded.after", name)
+
+    def check_pool(self, name: str) -> None:
         with self._lock:
             total = sum(self.ledger.values())
             pool = sum(mb for key, mb in self.ledger.items() if key in self.zoo)
@@ -62,14 +89,25 @@ class CheckingBackend(SimulatedBackend):
 
 
 class RecordingSink(DatabaseStateSink):
-    """The real database sink, also checking every status change it is asked to write."""
+    """The real database sink, also checking every status change it is asked to write,
+    and failing where the faults say (before writing anything)."""
 
-    def __init__(self, *args: Any, **kwargs: Any):
+    def __init__(self, *args: Any, faults: Faults, **kwargs: Any):
         super().__init__(*args, **kwargs)
+        self.faults = faults
         self.last: dict[str, str] = {}
         self.illegal: list[str] = []
 
+    def usage(self, spec, load_count, last_used_at):
+        self.faults.check("usage", spec.name)
+        super().usage(spec, load_count, last_used_at)
+
+    def event(self, spec, *args, **kwargs):
+        self.faults.check("event", spec.name)
+        super().event(spec, *args, **kwargs)
+
     def transition(self, spec, **fields):
+        self.faults.check("transition", spec.name)
         status = fields.get("status")
         if status is not None:
             before = self.last.get(spec.name, ModelStatus.UNLOADED)
@@ -79,12 +117,13 @@ class RecordingSink(DatabaseStateSink):
         super().transition(spec, **fields)
 
 
-class LeaseTrackingLoader(FakeLoader):
+class LeaseTrackingLoader(FaultyLoader):
     """Records any model closed (evicted or unloaded) while the test still holds a lease,
-    and when each load ran, so that two loads overlapping in time show."""
+    and when each load ran, so that two loads overlapping in time show; fails where the
+    faults say (the load, a model's close or predict)."""
 
     def __init__(self, machine: ManagerMachine):
-        super().__init__()
+        super().__init__(machine.faults)
         self.machine = machine
         self.evicted_in_use: list[str] = []
         self.load_intervals: list[tuple[float, float, str]] = []
@@ -120,12 +159,19 @@ class ManagerMachine(RuleBasedStateMachine):
         super().__init__()
         self._leases: list[Any] = []
         self._leases_lock = threading.Lock()
+        self.faults = Faults()
+        self.unexpected: list[str] = []
         entries = list(ModelEntry.objects.filter(name__in=MODELS))
         self.zoo = {e.name for e in entries if e.in_zoo}
-        self.backend = CheckingBackend(self.zoo)
+        self.backend = CheckingBackend(self.zoo, self.faults)
         self.specs = DictSpecs(entries, SETTINGS)
         self.sink = RecordingSink(
-            self.backend, budget_mb=BUDGET, host="prop-host", worker="prop", flush_interval=0.01
+            self.backend,
+            budget_mb=BUDGET,
+            host="prop-host",
+            worker="prop",
+            flush_interval=0.01,
+            faults=self.faults,
         )
         ModelState.objects.filter(device=self.sink.device).delete()
         self.loader = LeaseTrackingLoader(self)
@@ -168,10 +214,7 @@ class ManagerMachine(RuleBasedStateMachine):
         def run(index: int, op: str, arg: Any) -> None:
             try:
                 if op == "acquire":
-                    lease = self.manager.acquire(arg)
-                    lease.predict("frame")
-                    with self._leases_lock:
-                        self._leases.append(lease)
+                    self.use(arg)
                 elif op == "release" and index in to_release:
                     to_release[index].release()
                 elif op == "unload":
@@ -180,6 +223,9 @@ class ManagerMachine(RuleBasedStateMachine):
                     self.manager.reap()
             except ManagerError:
                 pass  # refusals, failures, disabled and busy are answers, not bugs
+            except BaseException as exc:  # only what was injected may come out
+                if not _injected(exc):
+                    self.unexpected.append(f"{op} {arg}: {type(exc).__name__}: {exc}")
             finally:
                 connection.close()
 
@@ -191,6 +237,30 @@ class ManagerMachine(RuleBasedStateMachine):
         for thread in threads:
             thread.join(timeout=30)
             assert not thread.is_alive(), "an operation hung"
+        for point, _ in self.faults.take_fired():
+            event(f"a fault fired: {point}")  # shown by --hypothesis-show-statistics
+
+    def use(self, name: str) -> None:
+        """Acquire and run the model, keeping the lease; a failed run gives it back."""
+        lease = self.manager.acquire(name)
+        try:
+            lease.predict("frame")
+        except BaseException:
+            lease.release()
+            raise
+        with self._leases_lock:
+            self._leases.append(lease)
+
+    @rule(
+        point=st.sampled_from(POINTS),
+        # Mostly any model: a fault for one model fires only when that model is touched.
+        model=st.one_of(st.none(), st.none(), st.none(), st.sampled_from(MODELS)),
+        error=st.sampled_from(sorted(ERRORS)),
+    )
+    def inject_a_fault(self, point: str, model: str | None, error: str) -> None:
+        """The next call of ``point`` (for ``model``, or any) raises, at whatever step of
+        whichever operation makes it."""
+        self.faults.arm(point, ERRORS[error], model=model)
 
     @rule(name=st.sampled_from(MODELS), enabled=st.booleans())
     def enable_or_disable(self, name: str, enabled: bool) -> None:
@@ -233,6 +303,25 @@ class ManagerMachine(RuleBasedStateMachine):
         assert {name: view.leases for name, view in snapshot.items() if view.leases} == held
 
     @invariant()
+    def only_injected_exceptions_escape(self) -> None:
+        assert self.unexpected == []
+
+    @invariant()
+    def the_ledger_holds_what_the_residents_hold(self) -> None:
+        # No operation is in flight between steps: no phantom memory anywhere.
+        counted = counted_on_device(self.manager)
+        assert self.backend.ledger == counted
+        assert self.manager.held_mb() == sum(counted.values())
+
+    @invariant()
+    def nothing_is_left_loading_and_the_load_slot_is_free(self) -> None:
+        snapshot = self.manager.snapshot()
+        assert [n for n, v in snapshot.items() if v.status == ModelStatus.LOADING] == []
+        assert not self.manager._load_slot.locked()
+        assert self.manager._lock.acquire(timeout=5)
+        self.manager._lock.release()
+
+    @invariant()
     def database_rows_equal_the_managers_state(self) -> None:
         self.sink.flush()
         snapshot = self.manager.snapshot()
@@ -250,6 +339,7 @@ class ManagerMachine(RuleBasedStateMachine):
                 assert (row.status, row.load_count) == (view.status, view.leases), name
 
     def teardown(self) -> None:
+        self.faults.disarm()
         for lease in self.held_leases():
             lease.release()
         self._leases.clear()
@@ -258,6 +348,15 @@ class ManagerMachine(RuleBasedStateMachine):
         finally:
             self.sink.stop()
             self._restore()
+
+
+def _injected(exc: BaseException | None) -> bool:
+    """Whether the exception is, or comes from, one the faults raised."""
+    while exc is not None:
+        if isinstance(exc, INJECTED):
+            return True
+        exc = exc.__cause__ or exc.__context__
+    return False
 
 
 def _patch_close(loader: LeaseTrackingLoader):
@@ -285,7 +384,7 @@ def test_the_manager_keeps_its_invariants_under_concurrent_random_use(
     run_state_machine_as_test(
         ManagerMachine,
         settings=settings(
-            max_examples=25,
+            max_examples=50,
             stateful_step_count=20,
             deadline=None,
             suppress_health_check=[HealthCheck.too_slow],
