@@ -60,8 +60,13 @@ def test_an_operator_drives_the_dashboard_in_a_browser(real_models, chrome, staf
     wait = WebDriverWait(chrome, 90, poll_frequency=0.3)
 
     def status_of(model: str) -> str:
-        cell = chrome.find_elements(By.CSS_SELECTOR, f'tr[data-model="{model}"] .status')
-        return cell[0].text if cell else ""
+        # Read in one script call: the page re-renders the table while it polls, so an
+        # element found in one call may be gone by the next.
+        return chrome.execute_script(
+            "const cell = document.querySelector(arguments[0]);"
+            "return cell ? cell.innerText.trim() : '';",
+            f'tr[data-model="{model}"] .status',
+        )
 
     with worker_process("sim:71", total_memory_mb=8192), web_server(workers=2) as base:
         chrome.get(f"{base}/admin/login/?next=/")
@@ -89,7 +94,11 @@ def test_an_operator_drives_the_dashboard_in_a_browser(real_models, chrome, staf
 
         # Load a model: its status turns to loaded while the page stays (no reload).
         assert status_of("yolo11-face") == "unloaded"
-        chrome.find_element(By.CSS_SELECTOR, 'button[aria-label="Load yolo11-face"]').click()
+        # Clicked in one script call too: the panel holding the button is refreshed.
+        chrome.execute_script(
+            "document.querySelector(arguments[0]).click();",
+            'button[aria-label="Load yolo11-face"]',
+        )
         wait.until(lambda d: "Loading yolo11-face" in d.page_source)
         chrome.execute_script("window.zooMarker = 'same page';")
         wait.until(lambda d: status_of("yolo11-face") == "loaded")
