@@ -23,11 +23,12 @@ judged against it. Two lower bounds hold for any policy: *compulsory* (the disti
 models used) and *compulsory + conflicts* (a use of m is a forced load when, since m's
 previous use, some x was used with size(m) + size(x) > pool).
 
-The order inside a batch is the service's own: ``inference.run.batch_plan``, which
-``batch_run`` follows, fed the catalog's trigger table as a fresh database holds it
-(``trigger_table``). Each triggered model is acquired once per batch (acquire → predict
-on each of its items → release, ``batch=`` set): all-frames models first, then per-label
-models by first appearance, frame by frame and detection by detection, OCR last; then
+The order inside a batch is the service's own: ``inference.planning.batch_plan``, whose
+order the service stores as a batch's work items (``inference.work.batch_work``), fed
+the catalog's trigger table as a fresh database holds it (``trigger_table``). Each
+triggered model is acquired once per batch (acquire → predict on each of its items →
+release, ``batch=`` set): all-frames models first, then per-label models by first
+appearance, frame by frame and detection by detection, OCR last; then
 ``end_batch``. One model is leased at a time, so only the one being acquired cannot be
 evicted; Belady and the optimum work at that granularity too.
 
@@ -72,7 +73,7 @@ from fleet.models import EventKind
 from inference.engine.devices import SimulatedBackend
 from inference.engine.manager import ModelManager
 from inference.engine.specs import ManagerSettings, ModelSpec
-from inference.run import PlanItem, batch_plan
+from inference.planning import PlanItem, batch_plan
 from models_registry.catalog import TRIGGERS, ZOO_MODELS
 from models_registry.models import EvictionPolicy, TriggerRule
 from tests.fakes import DictSpecs, FakeLoader, MemorySink

@@ -1,5 +1,6 @@
 """Work for the GPU workers: enrichment batches (frames with detections, and the results
-of every model they triggered) and task-inference requests.
+of every model they triggered), task-inference requests, and the per-model work items a
+device's scheduler serves them by.
 
 Frame images live in the database (or, for frames given by path, under the configured
 media root), so any worker on any machine sharing the database can run any batch.
@@ -163,3 +164,61 @@ class InferenceRequest(models.Model):
 
     def __str__(self) -> str:
         return f"{self.task_type} inference {self.id} ({self.status})"
+
+
+class WorkKind(models.TextChoices):
+    BATCH = "batch", "One model on one batch's frames or detections"
+    INFERENCE = "inference", "A task inference"
+    LOAD = "load", "An explicit load"
+
+
+class WorkItem(models.Model):
+    """One model's share of a piece of work, waiting on (or served by) one device.
+
+    A batch becomes one item per model it triggers ("run pet-classifier on these 4 crops
+    of batch A"), a task inference or an explicit load one item. The device's worker
+    serves its items model by model (``inference.scheduling``): every pending item of a
+    model while it is loaded. An item of ``stage`` 1 (OCR, which reads the plates the
+    detectors found) waits until its batch's stage-0 items are finished.
+
+    ``targets`` lists the item's (frame index, detection index or null) pairs; a batch
+    is done when its last item is. If the device's worker dies, its unfinished items
+    move to a live device (the sweeper); results already stored are kept.
+    """
+
+    id = models.BigAutoField(primary_key=True)
+    kind = models.CharField(max_length=10, choices=WorkKind.choices)
+    model_name = models.CharField(max_length=100)
+    device = models.ForeignKey(
+        Device, null=True, blank=True, on_delete=models.SET_NULL, related_name="work_items"
+    )
+    batch = models.ForeignKey(
+        EnrichmentBatch, null=True, blank=True, on_delete=models.CASCADE, related_name="items"
+    )
+    request = models.ForeignKey(
+        InferenceRequest, null=True, blank=True, on_delete=models.CASCADE, related_name="items"
+    )
+    targets = models.JSONField(default=list, blank=True)
+    position = models.PositiveSmallIntegerField(default=0, help_text="Order in its batch's plan.")
+    stage = models.PositiveSmallIntegerField(default=0)
+    priority = models.SmallIntegerField(default=0)
+    status = models.CharField(max_length=10, choices=WorkStatus.choices, default=WorkStatus.QUEUED)
+    worker = models.CharField(max_length=255, blank=True)
+    created_at = models.DateTimeField(default=timezone.now)
+    started_at = models.DateTimeField(null=True, blank=True)
+    finished_at = models.DateTimeField(null=True, blank=True)
+    error = models.TextField(blank=True)
+
+    class Meta:
+        ordering = ["created_at", "position"]
+        indexes = [models.Index(fields=["device", "status"], name="workitem_device_status")]
+        constraints = [
+            models.UniqueConstraint(
+                fields=["batch", "model_name"],
+                condition=Q(batch__isnull=False),
+                name="unique_batch_model_item",
+            ),
+        ]
+
+    def __str__(self) -> str:
+        return f"{self.model_name} {self.kind} item {self.pk} ({self.status})"

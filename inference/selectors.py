@@ -1,4 +1,5 @@
-"""Read-side queries of the inference app: where work should go, and what a batch holds."""
+"""Read-side queries of the inference app: where work should go, what waits on a device,
+and what a batch holds."""
 
 from __future__ import annotations
 
@@ -10,7 +11,7 @@ from dataclasses import dataclass
 from datetime import datetime
 from typing import TypeVar
 
-from django.db.models import Prefetch, QuerySet
+from django.db.models import Count, Exists, Max, Min, OuterRef, Prefetch, Q, QuerySet
 
 from fleet.models import Device, ModelState, ModelStatus
 from fleet.selectors import counted_mb, heartbeat_cutoff, live_devices
@@ -20,11 +21,15 @@ from inference.models import (
     EnrichmentResult,
     Frame,
     InferenceRequest,
+    WorkItem,
     WorkStatus,
 )
-from models_registry.models import TriggerRule
+from inference.scheduling import Pending
+from models_registry.models import ModelEntry, TriggerRule
 
 T = TypeVar("T")
+
+UNFINISHED = (WorkStatus.QUEUED, WorkStatus.RUNNING)
 
 
 def queue_for(host: str, device: str) -> str:
@@ -37,11 +42,19 @@ class Route:
     device: Device
     loaded: int  # how many of the wanted models it holds already
     free_mb: int
+    pending: int = 0  # unfinished work items waiting on it
+
+
+# What one missing model weighs against work already waiting, in work items, when
+# choosing a device: a device holding the models wins unless its queue is that much
+# longer, so a flood spreads over every live worker.
+LOAD_COST_ITEMS = 4
 
 
 def route(model_names: Iterable[str]) -> Route | None:
-    """The live device for work needing ``model_names``: the one holding most of them,
-    then the one with the most free budget. None when no worker is alive."""
+    """The live device for work needing ``model_names``: the least pending work plus
+    ``LOAD_COST_ITEMS`` per wanted model it lacks, then the most wanted models held,
+    then the most free budget. None when no worker is alive."""
     wanted = set(model_names)
     devices = live_devices()
     if not devices:
@@ -59,8 +72,22 @@ def route(model_names: Iterable[str]) -> Route | None:
             measured_mb=state["measured_mb"],
             on_cpu=state["on_cpu_fallback"],
         )
-    best = max(devices, key=lambda d: (loaded[d.pk], d.budget_mb - held[d.pk], -d.pk))
-    return Route(device=best, loaded=loaded[best.pk], free_mb=best.budget_mb - held[best.pk])
+    pending = dict(
+        WorkItem.objects.filter(device__in=devices, status__in=UNFINISHED)
+        .values("device_id").annotate(n=Count("id")).values_list("device_id", "n")
+    )  # fmt: skip
+
+    def cost(d: Device) -> tuple[int, int, int, int]:
+        waiting = pending.get(d.pk, 0) + LOAD_COST_ITEMS * (len(wanted) - loaded[d.pk])
+        return waiting, -loaded[d.pk], held[d.pk] - d.budget_mb, d.pk
+
+    best = min(devices, key=cost)
+    return Route(
+        device=best,
+        loaded=loaded[best.pk],
+        free_mb=best.budget_mb - held[best.pk],
+        pending=pending.get(best.pk, 0),
+    )
 
 
 def owner_alive(device: Device | None, worker: str) -> bool:
@@ -198,3 +225,62 @@ def model_outcome(model_name: str, since: datetime, want: set[str]) -> ModelStat
         .order_by("-updated_at")
         .first()
     )
+
+
+# --- Work items ----------------------------------------------------------------------------
+
+
+def frame_count(batch_id: uuid.UUID) -> int:
+    return Frame.objects.filter(batch_id=batch_id).count()
+
+
+def model_categories(names: list[str]) -> dict[str, str]:
+    return dict(ModelEntry.objects.filter(name__in=names).values_list("name", "category"))
+
+
+def ready_items(device_id: int) -> QuerySet[WorkItem]:
+    """Queued items of a device that can run now: a stage-1 item (OCR) once no stage-0
+    item of its batch is unfinished."""
+    blocking = WorkItem.objects.filter(
+        batch_id=OuterRef("batch_id"), stage__lt=OuterRef("stage"), status__in=UNFINISHED
+    )
+    return WorkItem.objects.filter(device_id=device_id, status=WorkStatus.QUEUED).filter(
+        Q(stage=0) | ~Exists(blocking)
+    )
+
+
+def pending_by_model(device_id: int) -> list[Pending]:
+    """What is ready on a device, per model: how many items, the oldest, the top priority."""
+    rows = (
+        ready_items(device_id).order_by().values("model_name")
+        .annotate(items=Count("id"), oldest=Min("created_at"), priority=Max("priority"))
+    )  # fmt: skip
+    return [
+        Pending(model=r["model_name"], items=r["items"], oldest=r["oldest"], priority=r["priority"])
+        for r in rows
+    ]
+
+
+def first_ready(device_id: int, model_name: str | None = None) -> WorkItem | None:
+    """The ready item to serve first: of ``model_name`` (highest priority, then oldest,
+    then in plan order), or of any model in arrival order when None."""
+    items = ready_items(device_id)
+    if model_name is None:
+        return items.order_by("created_at", "position", "id").first()
+    return (
+        items.filter(model_name=model_name)
+        .order_by("-priority", "created_at", "position", "id")
+        .first()
+    )
+
+
+def orphaned_items() -> QuerySet[WorkItem]:
+    """Unfinished items whose device no live worker serves (or that lost their device)."""
+    return WorkItem.objects.filter(status__in=UNFINISHED).filter(
+        Q(device__isnull=True) | Q(device__heartbeat_at__lt=heartbeat_cutoff())
+        | Q(device__heartbeat_at__isnull=True)
+    )  # fmt: skip
+
+
+def batch_unfinished(batch_id: uuid.UUID) -> bool:
+    return WorkItem.objects.filter(batch_id=batch_id, status__in=UNFINISHED).exists()

@@ -2,10 +2,13 @@
 best placed for it, explicit loads and unloads, selection warm-up, and sweeping up
 work whose worker died. What a worker does with a message is ``inference.run``'s.
 
-Nothing is lost: a batch is a row before it is a message. A message can be lost with
-its worker (or its broker); the sweeper, run by every live worker's heartbeat, sends
-again any batch that is queued with no message in flight or running on a dead worker.
-Running a batch twice is harmless: results already stored are kept and not recomputed.
+Nothing is lost: work is rows before it is a message. Dispatching chooses a device and
+writes the work's per-model items there (``inference.work``); the message that follows
+only wakes that device's worker, whose scheduler reads what waits on its device from the
+database, so a lost message delays nothing for long. The sweeper, run by every live
+worker's heartbeat, moves the unfinished items of a device whose worker died to a live
+one, and dispatches a batch that no worker was alive to take. Nothing is sent again
+because it still waits. Running work twice is harmless: stored results are kept.
 """
 
 from __future__ import annotations
@@ -13,25 +16,25 @@ from __future__ import annotations
 import logging
 import uuid
 from dataclasses import dataclass
-from datetime import timedelta
 from typing import Any
 
 from django.conf import settings
 from django.db import transaction
-from django.db.models import Q
 from django.utils import timezone
 
 from core.errors import Conflict, NotFound, ServiceError, Unavailable
 from fleet import selectors as fleet_selectors
 from fleet import services as fleet_services
+from fleet.models import Device
 from fleet.selectors import is_loaded
-from inference import selectors
+from inference import selectors, work
 from inference.engine.manager import NOT_LOCAL
 from inference.models import (
     Detection,
     EnrichmentBatch,
     Frame,
     InferenceRequest,
+    WorkItem,
     WorkStatus,
 )
 from inference.tasks import enrich_batch as enrich_batch_task
@@ -93,27 +96,34 @@ def batch_submit(*, frames: list[FrameIn], user: Any = None) -> EnrichmentBatch:
 
 
 def batch_dispatch(*, batch_id: uuid.UUID, previous: Any = None) -> bool:
-    """Send the batch to the best live worker's queue (after commit).
+    """Give the batch's work to the best live device and wake its worker (after commit).
 
-    ``previous`` is the ``dispatched_at`` the caller saw: the send happens only if no one
-    dispatched it meanwhile, so two sweepers never both send it. Returns whether a
-    message was (or will be, at commit) sent; False when no worker is alive: the batch
-    stays queued and the first worker to heartbeat sends it.
+    Its items are created there, or its unfinished items move there (a batch whose
+    worker died). ``previous`` is the ``dispatched_at`` the caller saw: the batch moves
+    only if no one dispatched it meanwhile, so two sweepers never both move it. Returns
+    whether it went to a device; False when no worker is alive: it stays queued and the
+    first worker to heartbeat dispatches it.
     """
-    every_frame, by_label = selectors.trigger_table()
-    labels = Detection.objects.filter(frame__batch_id=batch_id).values_list("label", flat=True)
-    wanted = set(every_frame).union(*(by_label.get(label, []) for label in set(labels)))
-    chosen = selectors.route(wanted)
+    work_of = work.batch_work(batch_id)
+    chosen = selectors.route({name for name, _, _ in work_of})
     if chosen is None:
         return False
     claimed = EnrichmentBatch.objects.filter(pk=batch_id, dispatched_at=previous).update(
-        dispatched_at=timezone.now()
+        dispatched_at=timezone.now(), device=chosen.device
     )
     if not claimed:
         return False
-    queue = selectors.queue_for(chosen.device.host, chosen.device.name)
+    device = chosen.device
+    moved = work.items_move(to=device.pk, batch_id=batch_id)
+    if not moved and not work.batch_items_create(batch_id=batch_id, device_id=device.pk):
+        EnrichmentBatch.objects.filter(pk=batch_id).update(  # no model is triggered
+            status=WorkStatus.DONE, started_at=timezone.now(), finished_at=timezone.now()
+        )
+        return True
+    queue = selectors.queue_for(device.host, device.name)
     transaction.on_commit(lambda: enrich_batch_task.apply_async(args=[str(batch_id)], queue=queue))
-    logger.info("Batch %s → %s (%d of its models there)", batch_id, queue, chosen.loaded)
+    logger.info("Batch %s → %s (%d of its models there, %d items waiting)", batch_id, queue,
+                chosen.loaded, chosen.pending)  # fmt: skip
     return True
 
 
@@ -121,36 +131,68 @@ def batch_dispatch(*, batch_id: uuid.UUID, previous: Any = None) -> bool:
 
 
 def work_sweep() -> int:
-    """Dispatch again the batches that lost their message or their worker. Returns how
-    many were sent."""
-    grace = timezone.now() - timedelta(seconds=settings.ZOO_REDISPATCH_AFTER_S)
-    sent = 0
-    stuck = EnrichmentBatch.objects.filter(
-        Q(status=WorkStatus.QUEUED, dispatched_at__isnull=True)
-        | Q(status=WorkStatus.QUEUED, dispatched_at__lt=grace)
-        | Q(status=WorkStatus.RUNNING, dispatched_at__lt=grace)
-    ).select_related("device")[:100]
-    for batch in stuck:
-        if batch.status == WorkStatus.RUNNING and selectors.owner_alive(batch.device, batch.worker):
-            continue
+    """Move the work of dead workers to live ones, and dispatch the batches no worker was
+    alive to take. Returns how many pieces of work moved."""
+    moved = 0
+    never_sent = EnrichmentBatch.objects.filter(status=WorkStatus.QUEUED, dispatched_at=None)
+    for batch_id in never_sent.values_list("pk", flat=True)[:100]:
         with transaction.atomic():
-            sent += batch_dispatch(batch_id=batch.pk, previous=batch.dispatched_at)
-    return sent
+            moved += batch_dispatch(batch_id=batch_id)
+    orphans = selectors.orphaned_items().select_related("batch")[:500]
+    batches = {item.batch_id: item.batch for item in orphans if item.batch_id}
+    for batch_id, batch in batches.items():
+        with transaction.atomic():
+            moved += batch_dispatch(batch_id=batch_id, previous=batch and batch.dispatched_at)
+    for item in orphans:
+        if item.batch_id is None:
+            with transaction.atomic():
+                moved += item_redispatch(item=item)
+    return moved
+
+
+def item_redispatch(*, item: WorkItem) -> bool:
+    """Move an inference or a load to the best live device, if it is still where it was."""
+    chosen = selectors.route([item.model_name])
+    if chosen is None:
+        return False
+    if not work.items_move(to=chosen.device.pk, pk=item.pk, device=item.device_id):
+        return False
+    if item.request_id is not None:
+        InferenceRequest.objects.filter(pk=item.request_id).update(
+            status=WorkStatus.QUEUED, device=chosen.device, dispatched_at=timezone.now()
+        )
+    _wake(chosen.device, item)
+    return True
+
+
+def _wake(device: Device, item: WorkItem) -> None:
+    """Wake the device's worker for one item (after commit)."""
+    queue = selectors.queue_for(device.host, device.name)
+    if item.request_id is not None:
+        args: list[Any] = [str(item.request_id)]
+        transaction.on_commit(lambda: run_inference_task.apply_async(args=args, queue=queue))
+    else:
+        args = [item.model_name]
+        transaction.on_commit(lambda: load_model_task.apply_async(args=args, queue=queue))
 
 
 # --- Task inference ----------------------------------------------------------------------
 
 
-def inference_dispatch(*, request_id: uuid.UUID, model_name: str) -> bool:
-    """Send an inference to the live worker best placed for its model (after commit)."""
+def inference_dispatch(*, request_id: uuid.UUID, model_name: str, task_type: str = "") -> bool:
+    """Give an inference to the live device best placed for its model, at its task's
+    priority, and wake its worker (after commit)."""
     chosen = selectors.route([model_name])
     if chosen is None:
         return False
-    InferenceRequest.objects.filter(pk=request_id).update(dispatched_at=timezone.now())
-    queue = selectors.queue_for(chosen.device.host, chosen.device.name)
-    transaction.on_commit(
-        lambda: run_inference_task.apply_async(args=[str(request_id)], queue=queue)
+    InferenceRequest.objects.filter(pk=request_id).update(
+        dispatched_at=timezone.now(), device=chosen.device
     )
+    item = work.inference_item_create(
+        request_id=request_id, model_name=model_name, task_type=task_type,
+        device_id=chosen.device.pk,
+    )  # fmt: skip
+    _wake(chosen.device, item)
     return True
 
 
@@ -162,7 +204,7 @@ def inference_submit(
         request = InferenceRequest.objects.create(
             task_type=task_type, model_name=model_name, image=image, options=options
         )
-        sent = inference_dispatch(request_id=request.pk, model_name=model_name)
+        sent = inference_dispatch(request_id=request.pk, model_name=model_name, task_type=task_type)
         if not sent:
             request.status = WorkStatus.FAILED
             request.error = "no live worker"
@@ -204,12 +246,13 @@ def task_infer(
 
 
 def model_load_dispatch(*, model_name: str) -> Any:
-    """Ask the best-placed live worker to load a model; its device, or None if no worker."""
+    """Ask the best-placed live worker to load a model (an item at the priority of the
+    tasks selecting it); its device, or None if no worker is alive."""
     chosen = selectors.route([model_name])
     if chosen is None:
         return None
-    queue = selectors.queue_for(chosen.device.host, chosen.device.name)
-    transaction.on_commit(lambda: load_model_task.apply_async(args=[model_name], queue=queue))
+    item = work.load_item_create(model_name=model_name, device_id=chosen.device.pk)
+    _wake(chosen.device, item)
     return chosen.device
 
 
@@ -240,15 +283,15 @@ def task_select_warm(*, task_type: str, model_name: str) -> ModelEntry:
     return entry
 
 
-def selections_warm_up(*, host: str, device: str) -> list[str]:
-    """With ``warmup_on_startup``, queue a load of each task's selected model on one
-    worker's own queue (loads run as ordinary tasks, inside the budget, one at a time)."""
+def selections_warm_up(*, device_id: int) -> list[str]:
+    """With ``warmup_on_startup``, a load of each task's selected model waiting on one
+    worker's device (its scheduler serves them at their tasks' priority, inside the
+    budget, one at a time)."""
     if not inference_settings().warmup_on_startup:
         return []
     names = registry_selectors.selected_local_models()
-    queue = selectors.queue_for(host, device)
     for name in names:
-        load_model_task.apply_async(args=[name], queue=queue)
+        work.load_item_create(model_name=name, device_id=device_id)
     return names
 
 

@@ -2,6 +2,10 @@
 service inside its body and calls exactly one (``inference.run``); the web side's
 ``inference.services`` imports these and sends them on commit.
 
+The work itself waits in the database as work items on the device; a message wakes the
+device's scheduler (``inference.worker.scheduler``), which serves them model by model.
+An inference or a load whose model is already loaded is served by the message at once.
+
 Every task is idempotent (running it twice does no harm), acknowledged late and
 rejected back to the queue if its worker dies, and runs under the worker's own time
 limit, sized for model loads, not for web requests. The worker process's signals live
@@ -22,9 +26,9 @@ TASK_OPTIONS = {"acks_late": True, "reject_on_worker_lost": True}
 @shared_task(name="zoo.load_model", **TASK_OPTIONS)
 def load_model(model_name: str) -> dict[str, Any]:
     """Make sure a model is in memory on this worker's device (loading it if needed)."""
-    from inference.run import model_warm
+    from inference.run import load_serve
 
-    return model_warm(model_name=model_name)
+    return load_serve(model_name=model_name)
 
 
 @shared_task(name="zoo.unload_model", **TASK_OPTIONS)
@@ -37,15 +41,15 @@ def unload_model(model_name: str, wait_s: float = 0.0) -> dict[str, Any]:
 
 @shared_task(name="zoo.enrich_batch", **TASK_OPTIONS)
 def enrich_batch(batch_id: str) -> str:
-    """Run the models an enrichment batch triggers; idempotent (see run.batch_run)."""
-    from inference.run import batch_run
+    """Wake the scheduler for a batch's items (idempotent: results are stored once)."""
+    from inference.run import batch_serve
 
-    return batch_run(batch_id=batch_id)
+    return batch_serve(batch_id=batch_id)
 
 
 @shared_task(name="zoo.run_inference", **TASK_OPTIONS)
 def run_inference(request_id: str) -> str:
     """Run a task inference (``POST /api/models/infer``) on this worker's device."""
-    from inference.run import inference_run
+    from inference.run import inference_serve
 
-    return inference_run(request_id=request_id)
+    return inference_serve(request_id=request_id)

@@ -62,7 +62,8 @@ class ModelEntryAdmin(admin.ModelAdmin):
 
 @admin.register(Task)
 class TaskAdmin(admin.ModelAdmin):
-    list_display = ["name", "selected", "updated_at"]
+    list_display = ["name", "selected", "priority", "updated_at"]
+    list_editable = ["priority"]
     inlines = [TaskOptionInline]
     autocomplete_fields = ["selected"]
 

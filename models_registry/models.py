@@ -135,6 +135,14 @@ class Task(models.Model):
         related_name="selected_for",
     )
     options = models.ManyToManyField(ModelEntry, through="TaskOption", related_name="tasks")
+    priority = models.PositiveSmallIntegerField(
+        default=10,
+        help_text=(
+            "How soon a worker serves this task's work: its inferences and the loads of "
+            "its selected model go before work of a lower priority (enrichment backlog "
+            "is 0); the most critical task gets the highest number."
+        ),
+    )
     updated_at = models.DateTimeField(auto_now=True)
 
     class Meta:

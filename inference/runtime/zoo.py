@@ -21,7 +21,7 @@ import os
 import socket
 import threading
 import uuid
-from collections.abc import AsyncIterator, Iterator
+from collections.abc import AsyncIterator, Callable, Iterator
 from pathlib import Path
 from typing import Any
 
@@ -76,6 +76,17 @@ class ModelZoo:
         self._manager: ModelManager | None = None
         self._sink: DatabaseStateSink | None = None
         self.worker = ""  # "label-token:pid@host", once configured
+        # Batches this process claimed (an attempt each), while it serves their items.
+        self.claimed_batches: set[uuid.UUID] = set()
+        # What wakes this process's scheduler when work arrives (None: no scheduler).
+        self.on_work: Callable[[], None] | None = None
+
+    def notify_work(self) -> bool:
+        """Wake the scheduler serving this device; False when none listens here."""
+        if self.on_work is None:
+            return False
+        self.on_work()
+        return True
 
     def configure(
         self,
@@ -160,6 +171,7 @@ class ModelZoo:
                 fleet_services.device_release(device_id=self._sink.device.pk, worker=self.worker)
             self._manager = None
             self._sink = None
+            self.claimed_batches.clear()
 
 
 class DeviceBusy(RuntimeError):

@@ -3,7 +3,8 @@
 A worker is a Celery worker bound to one device, consuming that device's queue with
 concurrency 1. Celery's prefork pool runs tasks in a child process; the models live in
 that child, so everything here happens in the child (``worker_process_init``), never in
-the parent before it forks — the parent does not touch CUDA.
+the parent before it forks — the parent does not touch CUDA. In the child, the device's
+scheduler thread serves the work waiting on the device; the messages only wake it.
 """
 
 from __future__ import annotations
@@ -19,8 +20,10 @@ from django.conf import settings
 from django.db import close_old_connections, connection
 
 from fleet import services as fleet_services
+from inference import run
 from inference import services as services_inference
 from inference.runtime.zoo import model_zoo
+from inference.worker.scheduler import Scheduler
 from latency.recorder import LatencyRecorder
 
 logger = logging.getLogger(__name__)
@@ -109,12 +112,13 @@ def stop_bound_device() -> None:
 
 
 _heartbeat: Heartbeat | None = None
+_scheduler: Scheduler | None = None
 recorder: LatencyRecorder | None = None
 
 
 def start_serving(device: str, *, total_memory_mb: int | None = None) -> None:
     """In the worker's child process: claim the device, reset its state, heartbeat."""
-    global _heartbeat, recorder
+    global _heartbeat, _scheduler, recorder
     recorder = LatencyRecorder(interval=settings.ZOO_LATENCY_FLUSH_INTERVAL_S)
     model_zoo.configure(
         device,
@@ -139,11 +143,27 @@ def start_serving(device: str, *, total_memory_mb: int | None = None) -> None:
     # the process: keep it out of every later collection, which then scans only new work.
     gc.collect()
     gc.freeze()
-    services_inference.selections_warm_up(host=device_row.host, device=device_row.name)
+    requeued = run.items_recover(model_zoo)
+    if requeued:
+        logger.warning("%d work item(s) left running by a previous process queued again", requeued)
+    services_inference.selections_warm_up(device_id=device_row.pk)
+    _scheduler = Scheduler(
+        model_zoo,
+        order=settings.ZOO_WORK_ORDER,
+        max_wait_s=settings.ZOO_MAX_WAIT_S,
+        poll_s=settings.ZOO_SCHEDULER_POLL_S,
+        soft_limit_s=settings.ZOO_TASK_SOFT_TIME_LIMIT_S,
+    )
+    model_zoo.on_work = _scheduler.wake
+    _scheduler.start()
 
 
 def stop_serving() -> None:
-    global _heartbeat, recorder
+    global _heartbeat, _scheduler, recorder
+    if _scheduler is not None:
+        model_zoo.on_work = None
+        _scheduler.stop()
+        _scheduler = None
     if _heartbeat is not None:
         _heartbeat.stop()
         _heartbeat = None

@@ -10,8 +10,7 @@ import itertools
 import pytest
 
 from bench import swaps
-from inference import run as worker_run
-from inference import selectors
+from inference import selectors, work
 from inference.models import Detection, EnrichmentBatch, Frame
 from models_registry.catalog import TRIGGERS
 
@@ -102,18 +101,15 @@ def test_the_bench_reads_the_trigger_table_a_fresh_database_holds():
 @pytest.mark.django_db
 def test_each_generated_batch_runs_its_models_in_the_services_order_on_the_same_items():
     # The default trace's first 300 batches (the same as in the full trace; 4 queries a
-    # batch): the service's plan (``inference.run._plan``, which ``batch_run`` follows) for
-    # each batch stored in the database must be the bench's, model by model, item by item.
+    # batch): the service's plan (``inference.work.batch_work``, the work items a dispatch
+    # stores) for each batch in the database must be the bench's, model by model, item by
+    # item.
     trace = swaps.make_trace(300, 7)
     assert [batch.frames for batch in trace] == [b.frames for b in swaps.make_trace(1000, 7)[:300]]
     for batch, stored in zip(trace, _store(trace), strict=True):
-        plan, _ = worker_run._plan(stored.pk)
         served = tuple(
-            (
-                name,
-                tuple((i.frame.index, i.detection.index if i.detection else None) for i in items),
-            )
-            for name, items in plan.items()
+            (name, tuple((frame, detection) for frame, detection in targets))
+            for name, _stage, targets in work.batch_work(stored.pk)
         )
         assert served == batch.work, f"batch {batch.index}: {batch.frames}"
 

@@ -13,7 +13,7 @@ from PIL import Image
 
 from fleet.models import Device, ModelEvent
 from inference import run, selectors, services
-from inference.models import EnrichmentBatch, EnrichmentResult, WorkStatus
+from inference.models import EnrichmentBatch, EnrichmentResult, WorkItem, WorkStatus
 from inference.runtime.zoo import ModelZoo
 from inference.services import FrameIn
 from models_registry.models import InferenceSettings
@@ -167,22 +167,61 @@ def test_a_batch_that_keeps_killing_workers_fails_with_a_reason(zoo, settings):
     assert "gave up after 3 attempts" in failed.error
 
 
-def test_the_sweeper_sends_again_a_batch_queued_with_no_message(zoo, monkeypatch):
-    sent: list[tuple] = []
+@pytest.fixture
+def sent(monkeypatch) -> list[tuple]:
+    """The wake-up messages sent for batches: (args, queue)."""
+    messages: list[tuple] = []
     monkeypatch.setattr(
         "inference.tasks.enrich_batch.apply_async",
-        lambda args, queue: sent.append((args, queue)),
+        lambda args, queue: messages.append((args, queue)),
     )
-    batch = submit(DOG)  # a worker is live: dispatched at once
+    return messages
+
+
+def test_a_batch_waiting_on_a_live_worker_is_never_sent_again(zoo, sent):
+    batch = submit(DOG)  # a worker is live: its items wait on its device at once
+    assert len(sent) == 1 and sent[0][1].endswith("sim-21")
+    items = WorkItem.objects.filter(batch=batch, device=zoo.device)
+    assert ("pet-classifier", [[0, 0]]) in [(i.model_name, i.targets) for i in items]
     EnrichmentBatch.objects.filter(pk=batch.pk).update(
-        dispatched_at=timezone.now() - timedelta(minutes=5)  # its message was lost
+        dispatched_at=timezone.now() - timedelta(hours=1)  # a long queue
     )
+
+    assert services.work_sweep() == 0
+    assert len(sent) == 1
+
+
+def test_the_work_of_a_dead_worker_moves_to_a_live_one(zoo, sent):
+    batch = submit(DOG)
+    dead = Device.objects.create(
+        host="elsewhere", name="cuda:2", kind="cuda", total_memory_mb=1, budget_mb=1,
+        worker="w@elsewhere", heartbeat_at=timezone.now() - timedelta(minutes=5),
+    )  # fmt: skip
+    EnrichmentBatch.objects.filter(pk=batch.pk).update(
+        status=WorkStatus.RUNNING, device=dead, worker="w@elsewhere", attempts=1
+    )
+    WorkItem.objects.filter(batch=batch).update(device=dead, status=WorkStatus.RUNNING)
 
     assert services.work_sweep() == 1
 
-    assert sent[-1][0] == [str(batch.pk)]
-    assert sent[-1][1].endswith("sim-21")
-    assert services.work_sweep() == 0  # just dispatched: not again
+    assert sent[-1] == ([str(batch.pk)], sent[0][1])  # to the live worker's queue
+    moved = WorkItem.objects.filter(batch=batch)
+    assert {(i.device_id, i.status, i.worker) for i in moved} == {(zoo.device.pk, "queued", "")}
+    assert services.work_sweep() == 0  # moved once
+    assert run.batch_run(batch_id=batch.pk, zoo=zoo) == WorkStatus.DONE
+    assert EnrichmentBatch.objects.get(pk=batch.pk).attempts == 2
+
+
+def test_a_batch_no_worker_was_alive_to_take_is_dispatched_by_the_first_sweep(zoo, sent):
+    Device.objects.filter(pk=zoo.device.pk).update(heartbeat_at=timezone.now() - timedelta(hours=1))
+    batch = submit(DOG)
+    assert sent == [] and not WorkItem.objects.filter(batch=batch).exists()
+    Device.objects.filter(pk=zoo.device.pk).update(heartbeat_at=timezone.now())
+
+    assert services.work_sweep() == 1
+
+    assert {i.device_id for i in WorkItem.objects.filter(batch=batch)} == {zoo.device.pk}
+    assert len(sent) == 1
 
 
 def test_a_resumed_batch_reads_plates_the_first_attempt_found(zoo):

@@ -250,8 +250,14 @@ ZOO_TASK_SOFT_TIME_LIMIT_S = env.int("ZOO_TASK_SOFT_TIME_LIMIT_S", default=900)
 ZOO_MEDIA_ROOT = Path(env.str("ZOO_MEDIA_ROOT", default=str(DATA_DIR / "media"))).resolve()
 # A batch whose worker died is tried this many times in all before it fails with a reason.
 ZOO_BATCH_MAX_ATTEMPTS = env.int("ZOO_BATCH_MAX_ATTEMPTS", default=3)
-# A batch queued (or running on a dead worker) this long without progress is sent again.
-ZOO_REDISPATCH_AFTER_S = env.int("ZOO_REDISPATCH_AFTER_S", default=60)
+# How a worker orders the work waiting on its device: "model" (model-major: every waiting
+# item of a model while it is loaded; see README "How work is ordered") or "arrival" (one
+# item at a time, oldest first: each batch's models in turn, as messages used to run).
+ZOO_WORK_ORDER = env.str("ZOO_WORK_ORDER", default="model")
+# Work older than this is served next, resident model or not (nothing starves).
+ZOO_MAX_WAIT_S = env.float("ZOO_MAX_WAIT_S", default=300.0)
+# The scheduler looks for work this often even without a message (a lost one delays no more).
+ZOO_SCHEDULER_POLL_S = env.float("ZOO_SCHEDULER_POLL_S", default=1.0)
 # How long POST /api/models/infer waits for a worker before answering 503.
 ZOO_INFER_WAIT_S = env.float("ZOO_INFER_WAIT_S", default=30.0)
 # How long an unload waits for a model in use to be released before answering 409.

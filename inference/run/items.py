@@ -1,0 +1,137 @@
+"""Serving the work items waiting on this worker's device, model by model.
+
+The device's scheduler (``inference.worker.scheduler``) asks ``round_next`` which items
+to serve next and hands each to ``item_serve``; a Celery message only wakes it. A task
+inference or a load whose model is already resident does not wait for the scheduler:
+the message's own thread serves it at once (``inference_serve``, ``load_serve``),
+beside whatever the scheduler runs (the manager allows concurrent leases).
+"""
+
+from __future__ import annotations
+
+import logging
+import uuid
+from typing import Any
+
+from django.utils import timezone
+
+from inference import selectors
+from inference.engine.vocabulary import ModelStatus
+from inference.models import InferenceRequest, WorkItem, WorkKind, WorkStatus
+from inference.run.batches import batch_item_run, batch_run
+from inference.run.requests import inference_run, item_take, model_warm
+from inference.runtime.zoo import ModelZoo, model_zoo
+from inference.scheduling import next_model
+
+logger = logging.getLogger(__name__)
+
+# The orders a scheduler can serve its device's items in.
+BY_MODEL = "model"  # model-major (``inference.scheduling``)
+BY_ARRIVAL = "arrival"  # one item at a time, oldest first: a batch's models in turn
+ORDERS = (BY_MODEL, BY_ARRIVAL)
+
+# The most items of one model served in one round before the order is decided again.
+ROUND_ITEMS = 500
+
+
+def resident(zoo: ModelZoo) -> set[str]:
+    """The models in memory (or on their way) on this worker's device."""
+    return {
+        name for name, view in zoo.manager.snapshot().items()
+        if view.status in (ModelStatus.LOADED, ModelStatus.LOADING)
+    }  # fmt: skip
+
+
+def round_next(zoo: ModelZoo, *, order: str, max_wait_s: float) -> list[int]:
+    """The ids of the items to serve next, in order: every ready item of the model the
+    policy chooses (``BY_MODEL``), or the single oldest ready item (``BY_ARRIVAL``)."""
+    device_id = zoo.device.pk
+    if order == BY_ARRIVAL:
+        first = selectors.first_ready(device_id)
+        return [first.pk] if first else []
+    model = next_model(
+        selectors.pending_by_model(device_id),
+        resident=resident(zoo),
+        now=timezone.now(),
+        max_wait_s=max_wait_s,
+    )
+    if model is None:
+        return []
+    items = selectors.ready_items(device_id).filter(model_name=model)
+    ordered = items.order_by("-priority", "created_at", "position", "id")
+    return list(ordered.values_list("pk", flat=True)[:ROUND_ITEMS])
+
+
+def preempted(zoo: ModelZoo, item: WorkItem) -> bool:
+    """Whether work of a higher priority than ``item``'s waits for another model."""
+    return (
+        selectors.ready_items(zoo.device.pk)
+        .filter(priority__gt=item.priority).exclude(model_name=item.model_name).exists()
+    )  # fmt: skip
+
+
+def item_claim(zoo: ModelZoo, item_id: int) -> WorkItem | None:
+    """The item, now running here; None if another thread or worker took it first."""
+    if not item_take(zoo, pk=item_id, device=zoo.device):
+        return None
+    return WorkItem.objects.get(pk=item_id)
+
+
+def item_serve(zoo: ModelZoo, item: WorkItem) -> None:
+    """Serve one item this worker claimed; if it is left unfinished (the database went
+    away, an unexpected error), it is queued again for the next round."""
+    try:
+        if item.kind == WorkKind.BATCH:
+            batch_item_run(zoo, item)
+        elif item.kind == WorkKind.INFERENCE:
+            assert item.request_id is not None
+            inference_run(request_id=item.request_id, zoo=zoo, taken=True)
+        else:
+            model_warm(model_name=item.model_name, zoo=zoo)
+    finally:
+        WorkItem.objects.filter(pk=item.pk, status=WorkStatus.RUNNING).update(
+            status=WorkStatus.QUEUED, worker="", started_at=None
+        )
+
+
+def items_recover(zoo: ModelZoo) -> int:
+    """At start-up: the items left running on this device by a process that is gone are
+    queued again (nothing else can be running them). How many."""
+    return WorkItem.objects.filter(device=zoo.device, status=WorkStatus.RUNNING).update(
+        status=WorkStatus.QUEUED, worker="", started_at=None
+    )
+
+
+def _ready_now(zoo: ModelZoo, model_name: str) -> bool:
+    view = zoo.manager.snapshot().get(model_name)
+    return view is not None and view.status == ModelStatus.LOADED
+
+
+def inference_serve(*, request_id: uuid.UUID | str, zoo: ModelZoo | None = None) -> str:
+    """A message for an inference: run it at once if its model is loaded (or no scheduler
+    listens in this process), else wake the scheduler, which serves it by priority."""
+    zoo = zoo or model_zoo
+    name = InferenceRequest.objects.filter(pk=request_id).values_list("model_name", flat=True)
+    model_name = name.first()
+    if model_name is None:
+        return "missing"
+    if _ready_now(zoo, model_name) or not zoo.notify_work():
+        return inference_run(request_id=request_id, zoo=zoo)
+    return "scheduled"
+
+
+def load_serve(*, model_name: str, zoo: ModelZoo | None = None) -> dict[str, Any]:
+    """A message for a load: done at once if the model is loaded (or no scheduler
+    listens), else the scheduler serves the waiting load item by priority."""
+    zoo = zoo or model_zoo
+    if _ready_now(zoo, model_name) or not zoo.notify_work():
+        return model_warm(model_name=model_name, zoo=zoo)
+    return {"model": model_name, "scheduled": True}
+
+
+def batch_serve(*, batch_id: uuid.UUID | str, zoo: ModelZoo | None = None) -> str:
+    """A message for a batch: wake the scheduler, or run the batch here if none listens."""
+    zoo = zoo or model_zoo
+    if zoo.notify_work():
+        return "scheduled"
+    return batch_run(batch_id=batch_id, zoo=zoo)

@@ -1,0 +1,112 @@
+"""Task inferences and explicit loads and unloads on this worker's device."""
+
+from __future__ import annotations
+
+import io
+import logging
+import time
+import uuid
+from typing import Any
+
+from celery.exceptions import SoftTimeLimitExceeded
+from django.conf import settings
+from django.utils import timezone
+from PIL import Image
+
+from inference.engine.manager import ManagerError
+from inference.models import InferenceRequest, WorkItem, WorkKind, WorkStatus
+from inference.runtime.zoo import ModelZoo, model_zoo
+
+logger = logging.getLogger(__name__)
+
+
+def item_take(zoo: ModelZoo, **where: Any) -> bool:
+    """Claim the queued items chosen by ``where`` for this worker; whether any was."""
+    return bool(
+        WorkItem.objects.filter(status=WorkStatus.QUEUED, **where).update(
+            status=WorkStatus.RUNNING, worker=zoo.worker, started_at=timezone.now()
+        )
+    )
+
+
+def items_done(**where: Any) -> None:
+    WorkItem.objects.filter(**where).exclude(status=WorkStatus.FAILED).update(
+        status=WorkStatus.DONE, finished_at=timezone.now()
+    )
+
+
+def inference_run(
+    *, request_id: uuid.UUID | str, zoo: ModelZoo | None = None, taken: bool = False
+) -> str:
+    """Run one inference on this worker now (idempotent: a finished request, or one whose
+    item another thread took, is left alone). ``taken``: the caller claimed its item."""
+    zoo = zoo or model_zoo
+    request_id = uuid.UUID(str(request_id))
+    has_item = WorkItem.objects.filter(request_id=request_id).exists()
+    if has_item and not taken and not item_take(zoo, request_id=request_id):
+        return "skipped"
+    claimed = InferenceRequest.objects.filter(
+        pk=request_id, status__in=[WorkStatus.QUEUED, WorkStatus.RUNNING]
+    ).update(status=WorkStatus.RUNNING, worker=zoo.worker, device=zoo.device)
+    if not claimed:
+        items_done(request_id=request_id)
+        return "skipped"
+    request = InferenceRequest.objects.get(pk=request_id)
+    started = time.perf_counter()
+    try:
+        with zoo.load_sync(request.model_name) as lease:
+            loaded = time.perf_counter()
+            image = Image.open(io.BytesIO(bytes(request.image)))
+            image.load()
+            result = lease.predict(image.convert("RGB"), **request.options)
+            done = time.perf_counter()
+            fields: dict[str, Any] = {
+                "status": WorkStatus.DONE,
+                "result": {"output": result, "device": lease.device, "cold": lease.cold},
+                "load_s": loaded - started,
+                "inference_s": done - loaded,
+            }
+    except ManagerError as exc:
+        fields = {
+            "status": WorkStatus.FAILED,
+            "error": f"Failed to load model: {exc}",
+            "out_of_memory": bool(getattr(exc, "out_of_memory", False)),
+        }
+    except SoftTimeLimitExceeded:
+        limit = settings.ZOO_TASK_SOFT_TIME_LIMIT_S
+        fields = {"status": WorkStatus.FAILED, "error": f"Stopped at the time limit ({limit} s)"}
+    except Exception as exc:  # a bad option or an image the model rejects
+        logger.exception("Inference %s failed", request_id)
+        fields = {"status": WorkStatus.FAILED, "error": f"Inference failed: {exc}"}
+    InferenceRequest.objects.filter(pk=request_id).update(finished_at=timezone.now(), **fields)
+    items_done(request_id=request_id)
+    return str(fields["status"])
+
+
+def model_warm(*, model_name: str, zoo: ModelZoo | None = None) -> dict[str, Any]:
+    """Make sure a model is in memory on this worker's device (loading it if needed);
+    the load items waiting for it here are done."""
+    zoo = zoo or model_zoo
+    loads = {"kind": WorkKind.LOAD, "model_name": model_name, "device": zoo.device}
+    item_take(zoo, **loads)
+    try:
+        with zoo.load_sync(model_name) as lease:
+            return {"model": model_name, "device": lease.device, "cold": lease.cold}
+    except ManagerError as exc:
+        logger.warning("load %s: %s", model_name, exc)
+        return {"model": model_name, "error": str(exc)}
+    except SoftTimeLimitExceeded:
+        limit = settings.ZOO_TASK_SOFT_TIME_LIMIT_S
+        return {"model": model_name, "error": f"stopped at the time limit ({limit} s)"}
+    finally:
+        items_done(**loads, status=WorkStatus.RUNNING, worker=zoo.worker)
+
+
+def model_release(*, model_name: str, wait_s: float, zoo: ModelZoo | None = None) -> dict[str, Any]:
+    """Unload a model from this worker's device once nobody uses it."""
+    zoo = zoo or model_zoo
+    try:
+        unloaded = zoo.manager.unload(model_name, wait_s=wait_s)
+    except ManagerError as exc:
+        return {"model": model_name, "error": str(exc)}
+    return {"model": model_name, "unloaded": unloaded}
