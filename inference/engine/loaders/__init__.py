@@ -5,6 +5,7 @@ from __future__ import annotations
 from pathlib import Path
 
 from inference.engine.loaders.base import ImageLike, LoadedModel, LoadError, OutOfMemory, as_pil
+from inference.engine.loaders.residency import make_resident
 from inference.engine.specs import ModelSpec
 from inference.engine.vocabulary import Loader
 
@@ -13,7 +14,11 @@ __all__ = ["ImageLike", "LoadError", "LoadedModel", "OutOfMemory", "as_pil", "lo
 
 def load_model(spec: ModelSpec, device: str) -> LoadedModel:
     """Load ``spec`` onto ``device`` (a PyTorch device string), or raise ``LoadError``
-    with a reason that names the path."""
+    with a reason that names the path.
+
+    The model returned can serve at once: its weights are resident (``make_resident``),
+    not mapped from the checkpoint for the first ``predict`` to fault in.
+    """
     if spec.loader == Loader.ULTRALYTICS:
         from inference.engine.loaders.ultralytics_loader import load
     elif spec.loader == Loader.TRANSFORMERS:
@@ -27,7 +32,7 @@ def load_model(spec: ModelSpec, device: str) -> LoadedModel:
     if not Path(spec.path).exists() and not _builtin_architecture(spec):
         raise LoadError(f"{spec.name}: weights not found at {spec.path}")
     try:
-        return load(spec, device)
+        return _resident(load(spec, device))
     except LoadError:
         raise
     except OutOfMemory:
@@ -40,6 +45,17 @@ def load_model(spec: ModelSpec, device: str) -> LoadedModel:
         raise LoadError(
             f"{spec.name}: could not load {spec.path}: {type(exc).__name__}: {exc}"
         ) from exc
+
+
+def _resident(model: LoadedModel) -> LoadedModel:
+    """``model`` with every weight in memory; closed if that fails or is interrupted, so a
+    load cut short leaves no tensors behind."""
+    try:
+        make_resident(model.modules())
+    except BaseException:
+        model.close()
+        raise
+    return model
 
 
 def _builtin_architecture(spec: ModelSpec) -> bool:

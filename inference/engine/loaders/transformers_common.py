@@ -108,6 +108,8 @@ def _from_pretrained(spec: ModelSpec, path: Path, auto_class: str, device: str) 
             path,
             ", ".join(missing[:5]),
         )
+    # On the CPU the weights come back mapped from the safetensors file, not read:
+    # ``load_model`` makes them resident before the load counts as done.
     return model.to(device).eval()
 
 
