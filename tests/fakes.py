@@ -5,6 +5,7 @@ the database are real. The swaps benchmark drives the manager with these same do
 from __future__ import annotations
 
 import threading
+import time
 from collections.abc import Mapping
 from dataclasses import replace
 from typing import Any
@@ -48,13 +49,24 @@ class FakeModel(LoadedModel):
         return answer
 
     def close(self) -> None:
+        _pause(self.loader.slow_close.get(self.spec.name, 0.0))
         self.loader.closed.append(self.spec.name)
+
+
+def _pause(seconds: float) -> None:
+    """Sleep in short Python steps, so an asynchronous exception can land in between."""
+    until = time.monotonic() + seconds
+    while time.monotonic() < until:
+        time.sleep(0.01)
 
 
 class FakeLoader:
     """Counts loads; ``sizes`` sets a model's measured MB (default 1), ``failures`` makes a
-    load raise, ``gate`` holds loads until released, ``run_faults`` makes predict raise,
-    ``detections`` scripts what a detector finds; ``calls`` records every predict."""
+    load raise, ``gate`` holds loads until released, ``slow`` and ``slow_close`` make a
+    model's load or close take that many seconds (in short Python steps, so a time limit
+    can interrupt them),
+    ``run_faults`` makes predict raise, ``detections`` scripts what a detector finds;
+    ``calls`` records every predict."""
 
     def __init__(self) -> None:
         self.sizes: dict[str, int] = {}
@@ -65,6 +77,8 @@ class FakeLoader:
         self.calls: list[tuple[str, dict[str, Any]]] = []  # (model, options) of each predict
         self.detections: dict[str, list[dict[str, Any]]] = {}  # a detector's scripted boxes
         self.gate: threading.Event | None = None
+        self.slow: dict[str, float] = {}
+        self.slow_close: dict[str, float] = {}
         self.started = threading.Event()
         self._lock = threading.Lock()
         self.in_flight = 0
@@ -79,6 +93,7 @@ class FakeLoader:
             self.started.set()
             if self.gate is not None:
                 self.gate.wait(timeout=10)
+            _pause(self.slow.get(spec.name, 0.0))
             failure = self.failures.get(spec.name)
             if failure is not None:
                 raise failure

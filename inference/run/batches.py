@@ -33,6 +33,7 @@ from inference.models import (
     WorkItem,
     WorkStatus,
 )
+from inference.run.requests import time_limit_reason, time_limited
 from inference.runtime.zoo import ModelZoo, model_zoo
 from inference.work import UNFINISHED, batch_items_create
 from models_registry.models import Category
@@ -260,8 +261,7 @@ def batch_item_run(zoo: ModelZoo, item: WorkItem) -> None:
             plates = _plates_found(batch_id) if category == Category.OCR else {}
             _run_model(zoo, str(batch_id), name, category, todo, plates)
     except SoftTimeLimitExceeded:
-        limit = settings.ZOO_TASK_SOFT_TIME_LIMIT_S
-        reason = f"{name}: stopped at the worker's time limit ({limit} s)"
+        reason = f"{name}: {time_limit_reason()}"
         _store(str(batch_id), name, [(t, None, reason, None) for t in todo])
         _item_finish(zoo, item, error=reason)
         return
@@ -297,6 +297,8 @@ def _run_model(
     try:
         lease = zoo.manager.acquire(name, batch=batch_key)
     except ManagerError as exc:
+        if time_limited(exc):
+            raise SoftTimeLimitExceeded() from exc
         _store(batch_key, name, [(t, None, f"{name}: {exc}", None) for t in targets])
         return
     images = _Images()

@@ -20,6 +20,18 @@ from inference.runtime.zoo import ModelZoo, model_zoo
 logger = logging.getLogger(__name__)
 
 
+def time_limited(exc: BaseException) -> bool:
+    """Whether the worker's time limit caused ``exc`` (the manager reports a load the
+    limit interrupted as a failed load, the interrupt as its cause)."""
+    return isinstance(exc, SoftTimeLimitExceeded) or isinstance(
+        exc.__cause__, SoftTimeLimitExceeded
+    )
+
+
+def time_limit_reason() -> str:
+    return f"stopped at the worker's time limit ({settings.ZOO_TASK_SOFT_TIME_LIMIT_S} s)"
+
+
 def item_take(zoo: ModelZoo, **where: Any) -> bool:
     """Claim the queued items chosen by ``where`` for this worker; whether any was."""
     return bool(
@@ -66,15 +78,16 @@ def inference_run(
                 "load_s": loaded - started,
                 "inference_s": done - loaded,
             }
+    except SoftTimeLimitExceeded:
+        fields = {"status": WorkStatus.FAILED, "error": f"Inference {time_limit_reason()}"}
     except ManagerError as exc:
         fields = {
             "status": WorkStatus.FAILED,
-            "error": f"Failed to load model: {exc}",
+            "error": f"Inference {time_limit_reason()}"
+            if time_limited(exc)
+            else f"Failed to load model: {exc}",
             "out_of_memory": bool(getattr(exc, "out_of_memory", False)),
         }
-    except SoftTimeLimitExceeded:
-        limit = settings.ZOO_TASK_SOFT_TIME_LIMIT_S
-        fields = {"status": WorkStatus.FAILED, "error": f"Stopped at the time limit ({limit} s)"}
     except Exception as exc:  # a bad option or an image the model rejects
         logger.exception("Inference %s failed", request_id)
         fields = {"status": WorkStatus.FAILED, "error": f"Inference failed: {exc}"}
@@ -92,12 +105,10 @@ def model_warm(*, model_name: str, zoo: ModelZoo | None = None) -> dict[str, Any
     try:
         with zoo.load_sync(model_name) as lease:
             return {"model": model_name, "device": lease.device, "cold": lease.cold}
-    except ManagerError as exc:
-        logger.warning("load %s: %s", model_name, exc)
-        return {"model": model_name, "error": str(exc)}
-    except SoftTimeLimitExceeded:
-        limit = settings.ZOO_TASK_SOFT_TIME_LIMIT_S
-        return {"model": model_name, "error": f"stopped at the time limit ({limit} s)"}
+    except (ManagerError, SoftTimeLimitExceeded) as exc:
+        error = f"load {time_limit_reason()}" if time_limited(exc) else str(exc)
+        logger.warning("load %s: %s", model_name, error)
+        return {"model": model_name, "error": error}
     finally:
         items_done(**loads, status=WorkStatus.RUNNING, worker=zoo.worker)
 

@@ -79,6 +79,14 @@ class Scheduler:
         self._thread.join(timeout)
         self._watchdog.join(timeout)
 
+    def drain(self) -> int:
+        """Serve rounds in the calling thread until nothing is ready; how many rounds
+        (for tests and tools: the thread does the same, waiting between rounds)."""
+        rounds = 0
+        while self._round():
+            rounds += 1
+        return rounds
+
     # --- the scheduler's thread ----------------------------------------------------------
 
     def _run(self) -> None:
