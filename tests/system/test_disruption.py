@@ -20,8 +20,9 @@ from tests.traffic import assert_complete, batch_document
 
 pytestmark = [pytest.mark.subprocess, pytest.mark.disruptive, pytest.mark.timeout(600)]
 
-# A quick sweeper: a batch whose message died with the broker is sent again soon.
-QUICK = {"ZOO_REDISPATCH_AFTER_S": "3"}
+# Work whose wake-up message died with the broker waits in the database, where the
+# worker's scheduler finds it within a second (ZOO_SCHEDULER_POLL_S).
+QUICK = {"ZOO_SCHEDULER_POLL_S": "1"}
 
 
 def restart_postgres() -> None:

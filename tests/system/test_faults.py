@@ -17,9 +17,8 @@ from tests.traffic import assert_complete, peak_held, submit
 
 pytestmark = [pytest.mark.subprocess]
 
-# Slow simulated loads (1,500 MB take 3.75 s) and a quick sweeper, so a test can kill a
-# worker while it loads and see the batch sent again soon after.
-SLOW = {"ZOO_SIM_LOAD_MB_PER_S": "400", "ZOO_REDISPATCH_AFTER_S": "2"}
+# Slow simulated loads (1,500 MB take 3.75 s), so a test can kill a worker while it loads.
+SLOW = {"ZOO_SIM_LOAD_MB_PER_S": "400"}
 
 
 def mid_load(device: str):
