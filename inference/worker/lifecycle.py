@@ -153,6 +153,7 @@ def start_serving(device: str, *, total_memory_mb: int | None = None) -> None:
         max_wait_s=settings.ZOO_MAX_WAIT_S,
         poll_s=settings.ZOO_SCHEDULER_POLL_S,
         soft_limit_s=settings.ZOO_TASK_SOFT_TIME_LIMIT_S,
+        after_item=flush_latency,
     )
     model_zoo.on_work = _scheduler.wake
     _scheduler.start()

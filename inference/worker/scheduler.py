@@ -17,6 +17,7 @@ import logging
 import os
 import threading
 import time
+from collections.abc import Callable
 
 from celery.exceptions import SoftTimeLimitExceeded
 from django.db import close_old_connections, connection
@@ -50,6 +51,7 @@ class Scheduler:
         poll_s: float,
         soft_limit_s: float,
         hard_grace_s: float = HARD_GRACE_S,
+        after_item: Callable[[], None] | None = None,
     ):
         if order not in run.ORDERS:
             raise ValueError(f"ZOO_WORK_ORDER must be one of {', '.join(run.ORDERS)}: {order!r}")
@@ -59,6 +61,7 @@ class Scheduler:
         self.poll_s = poll_s
         self.soft_limit_s = soft_limit_s
         self.hard_grace_s = hard_grace_s
+        self.after_item = after_item  # e.g. store the item's latency samples at once
         self._wake = threading.Event()
         self._stop = threading.Event()
         self._guard = threading.Lock()
@@ -129,6 +132,8 @@ class Scheduler:
         finally:
             with self._guard:
                 self._current = None
+        if self.after_item is not None:
+            self.after_item()
 
     # --- the watchdog's thread ------------------------------------------------------------
 
