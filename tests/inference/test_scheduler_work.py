@@ -62,6 +62,18 @@ def scheduler(zoo, order: str = run.BY_MODEL, **options) -> Scheduler:
     return Scheduler(zoo, order=order, **values)
 
 
+def served_by_the_thread(worker: Scheduler, batch: EnrichmentBatch) -> None:
+    """Run the scheduler's own threads (its watchdog too) until the batch is done."""
+    worker.start()
+    try:
+        deadline = time.monotonic() + 30
+        while EnrichmentBatch.objects.get(pk=batch.pk).status != "done":
+            assert time.monotonic() < deadline, "the batch never finished"
+            time.sleep(0.05)
+    finally:
+        worker.stop()
+
+
 def big_loads(zoo) -> Counter:
     """Loads of the 1,500 MB models of a person and a car: two never fit the pool."""
     return Counter(
@@ -170,15 +182,7 @@ def test_an_inference_on_a_loaded_model_does_not_wait_for_the_scheduler(zoo):
 def test_a_time_limit_inside_a_load_ends_the_item_and_leaves_the_books_true(zoo):
     zoo.loader.slow["vehicle-segment-classification"] = 5.0
     batch = submit(CAR)
-    worker = scheduler(zoo, soft_limit_s=0.5)
-    worker.start()
-    try:
-        deadline = time.monotonic() + 30
-        while EnrichmentBatch.objects.get(pk=batch.pk).status != "done":
-            assert time.monotonic() < deadline, "the batch never finished"
-            time.sleep(0.05)
-    finally:
-        worker.stop()
+    served_by_the_thread(scheduler(zoo, soft_limit_s=0.5), batch)
 
     stopped = EnrichmentResult.objects.get(batch=batch, model_name="vehicle-segment-classification")
     assert "time limit" in stopped.error
@@ -196,15 +200,7 @@ def test_a_time_limit_inside_an_eviction_leaves_the_books_true(zoo):
         pass
     zoo.loader.slow_close["vehicle-segment-classification"] = 5.0
     batch = submit(DOG)  # its models need the room: the big one is evicted, slowly
-    worker = scheduler(zoo, soft_limit_s=0.5)
-    worker.start()
-    try:
-        deadline = time.monotonic() + 30
-        while EnrichmentBatch.objects.get(pk=batch.pk).status != "done":
-            assert time.monotonic() < deadline, "the batch never finished"
-            time.sleep(0.05)
-    finally:
-        worker.stop()
+    served_by_the_thread(scheduler(zoo, soft_limit_s=0.5), batch)
 
     views = zoo.manager.snapshot()
     assert zoo.manager.held_mb() == sum(view.held_mb for view in views.values())
