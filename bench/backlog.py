@@ -1,62 +1,62 @@
-"""A backlog of enrichment batches drained by one real worker: loads, evictions,
-batches per minute and how long each batch waited, per execution path.
+"""A backlog of enrichment batches drained by one real worker, per execution path:
+loads, evictions, batches per minute and how long each batch waited; and, while it
+drains, how fast a task inference on a resident model is answered.
 
 Run from the repository root (needs the local PostgreSQL and Redis)::
 
-    .venv/bin/python -m bench.backlog [--batches 50] [--seed 7] [--redis-db 15] [--json out.json]
+    .venv/bin/python -m bench.backlog [--batches 50] [--seed 7] [--path model-major]
+                                      [--inferences 30] [--redis-db 15] [--json out.json]
 
-Everything is real: a throwaway PostgreSQL database (``--database-url``, created and
-dropped by ``bench.support.fresh_postgres``), the bootstrap checkpoints (``manage.py
-zoo_bootstrap``, reused from ``--checkpoints`` or ``ZOO_CHECKPOINT_DIR`` when built
-before), gunicorn serving the API (``tests.servers.web_server``) and ONE ``zoo_worker``
-process (``tests.servers.worker_process``) on a simulated device of 24,576 MB, whose
-budget (× 0.8) leaves the zoo's own pool, 1,650 MB by default, as the only limit; the
-real loaders run the checkpoints on the CPU. Celery's broker is Redis database
-``--redis-db`` on 127.0.0.1 (the device's queue is emptied first). Warm-up at start is
-switched off, so the queue holds the batches and nothing else.
+Everything is real: a throwaway PostgreSQL database per path (``bench.support.
+fresh_postgres``), the bootstrap checkpoints (``manage.py zoo_bootstrap``), gunicorn
+(``tests.servers.web_server``) and ONE ``zoo_worker`` (``tests.servers.worker_process``)
+on a simulated device of 24,576 MB, whose budget (× 0.8) leaves the zoo's 1,650 MB pool
+as the only limit of zoo models; the real loaders run the checkpoints on the CPU. Celery's
+broker is Redis database ``--redis-db`` (the device's queue is emptied first); warm-up
+is off. The batches are generated from ``--seed`` (``SCENES``, ``LABELS``; nothing is
+replayed) and posted at once to ``POST /api/enrichment/batches``.
 
-The batches are generated from ``--seed`` (nothing recorded is replayed): each draws a
-scene (``SCENES``: nothing, person, vehicle — car or truck —, animal — dog or cat —, or
-two of them), 1–4 frames of 640×480, and one or two detections of each of the scene's
-kinds a frame; ``BUSY_SHARE`` of the non-empty batches carry many (a crowd, a car park).
-Scenes are drawn independently, as from several cameras feeding one worker. All the
-batches are posted at once, one after the other, to ``POST /api/enrichment/batches``
-with a staff token; the bench then waits until every batch is done or failed, for at
-most ``--timeout`` seconds, and reports what finished.
+An execution path is the order the worker's scheduler serves the work items waiting on
+its device (``ZOO_WORK_ORDER``; ``PATHS``): ``per-message`` (``arrival``: one item at a
+time, oldest first, a batch's models in turn, in ``inference.planning.batch_plan``'s
+order: exactly the old order of one Celery message after another) is the baseline, and
+``model-major`` (``model``: ``inference.scheduling.next_model`` picks a model, and every
+ready item of it is served in one round). Each path runs the same batches on a fresh
+database, server and worker; the later paths' figures are printed as ratios to the
+first, beside the issue's goals (``GOALS``).
 
-Figures, for each execution path measured (``--path``):
+Figures per path (``bench/README.md`` says how to read them; ``bench.backlog_report``
+computes the ratios and prints the tables): **loads** and **evictions** of zoo models on
+the device since the first batch (the decision log, ``fleet.models.ModelEvent``), the
+loads', predicts' and items' times added up, **batches/min** over first created → last
+finished, **wait** p50/p95/max (``finished_at − created_at``, nearest rank), and **left
+queued**: messages still in the device's queue at the end (messages only wake the
+scheduler and are consumed at once, and the sweeper never re-sends waiting work: 0).
 
-- **loads** and **evictions**: the decision log's ``load`` and ``evict`` events of zoo
-  models on the device since the first batch was created (``fleet.models.ModelEvent``);
-  **models used**: distinct models with a result; **load time**: the loads' durations.
-- **batches per minute**: batches done over the span from the first batch's
-  ``created_at`` to the last one's ``finished_at``.
-- **wait**: each done batch's ``finished_at − created_at`` (from its POST to done),
-  nearest-rank p50, p95 and the maximum. Everything is queued at once, so a batch's wait
-  is mostly the time to drain the batches ahead of it: the maximum is close to the whole
-  run, and the median says how soon half the backlog is served.
-- **left queued**: messages still in the device's queue at the end; with every batch
-  done, each is a copy the sweeper re-sent (``ZOO_REDISPATCH_AFTER_S``) of a waiting batch.
-
-An execution path is a way for the worker to run what is queued. Today there is one,
-``per-message``: each Celery message is one batch, run to its end before the next (its
-models acquired once each for the batch, in ``inference.run.batch_plan``'s order). A
-path is a name in ``PATHS`` with the environment its processes get; every path runs the
-same batches on its own fresh database, server and worker, and when more than one ran
-the table adds each one's ratios to the first.
+**Task inference during the backlog.** Before the batches, the task ``INFER_TASK``'s
+selected model (not a zoo model: it counts against the device budget, not the zoo pool,
+so the backlog never evicts it) is loaded through ``POST /api/system/models/<name>/load``;
+while the batches drain, ``--inferences`` calls of ``POST /api/models/infer`` are sent one
+after the other, ``INFER_EVERY_S`` apart. Each answer's wall time is set against the
+``inference_time`` it reports (the worker's predict); the goal is p95 of the first at
+most ``INFER_GOAL``× p95 of the second, over the answers received while batches were
+unfinished, and no answer but 200.
 """
 
 from __future__ import annotations
 
 import argparse
 import importlib
-import math
+import json
 import os
 import random
 import socket
 import subprocess
 import sys
+import threading
 import time
+import urllib.error
+import urllib.request
 import uuid
 from collections import Counter
 from collections.abc import Sequence
@@ -64,6 +64,7 @@ from dataclasses import asdict, dataclass
 from pathlib import Path
 from typing import Any
 
+from bench.backlog_report import goals, infer_figures, markdown, percentiles, ratios
 from bench.support import finish, fresh_postgres
 
 ROOT = Path(__file__).resolve().parent.parent
@@ -72,8 +73,12 @@ DEFAULT_REDIS_DB = 15
 DEVICE = "sim:0"
 DEVICE_TOTAL_MB = 24 * 1024  # × offload 0.8 = 19,660 MB: only the 1,650 MB zoo pool binds
 # path → the environment its worker and server get on top of the bench's own
-PATHS: dict[str, dict[str, str]] = {"per-message": {}}
-BASELINE = "per-message"
+PATHS: dict[str, dict[str, str]] = {
+    "per-message": {"ZOO_WORK_ORDER": "arrival"},
+    "model-major": {"ZOO_WORK_ORDER": "model"},
+}
+INFER_TASK = "object_detection"
+INFER_EVERY_S = 1.5  # between one answer and the next call
 
 # (scene, share of batches, kinds of object in it)
 SCENES: tuple[tuple[str, float, tuple[str, ...]], ...] = (
@@ -199,25 +204,24 @@ class PathRun:
     evictions: int
     models_used: int
     load_seconds: float
+    predict_seconds: float  # the results' predict durations added up
+    item_seconds: float  # the batch items' running times added up (loads and predicts in them)
     result_errors: int  # results that are {"error": ...}: a model that could not run
-    messages_left: int  # still queued at the end: re-sent copies of batches run since
+    messages_left: int  # still queued at the end: messages only wake, so about 0
     submit_seconds: float  # posting every batch
     span_seconds: float  # first batch created → last batch finished
     batches_per_minute: float
     wait_s: dict[str, float]  # p50, p95, max over the batches done
-
-
-def nearest_rank(values: Sequence[float], percent: float) -> float:
-    """The smallest value with at least ``percent``% of ``values`` at or below it."""
-    ordered = sorted(values)
-    return ordered[max(0, math.ceil(percent / 100 * len(ordered)) - 1)]
+    load_sequence: list[str]  # the zoo models loaded, in order (the decision log)
+    infer: dict[str, Any] | None = None  # task inferences during the backlog (``_probe``)
 
 
 def measure(
-    path: str, batches: Sequence[Batch], *, database_url: str, redis_db: int, timeout_s: float
-) -> tuple[PathRun, dict[str, Any]]:
-    """Run ``batches`` through ``path`` on a fresh database, server and worker: its
-    figures, and the set-up it ran on."""
+    path: str, batches: Sequence[Batch], *, database_url: str, redis_db: int, timeout_s: float,
+    inferences: int = 0,
+) -> tuple[PathRun, dict[str, Any]]:  # fmt: skip
+    """Run ``batches`` through ``path`` on a fresh database, server and worker, with
+    ``inferences`` task inferences while they drain: its figures, and the set-up."""
     if path not in PATHS:
         raise ValueError(f"unknown execution path {path!r}; known: {', '.join(PATHS)}")
     broker = f"redis://127.0.0.1:6379/{redis_db}"
@@ -232,12 +236,25 @@ def measure(
             servers.web_server(workers=1, **env) as base,
             servers.worker_process(DEVICE, total_memory_mb=DEVICE_TOTAL_MB, **env) as worker,
         ):
+            if inferences:
+                _load(base, token, setup["task_model"]["name"])
             started = time.monotonic()
             ids = _submit(base, token, documents)
             submit_seconds = time.monotonic() - started
+            drained, answers = threading.Event(), list[tuple[int, float, Any, float]]()
+            prober = threading.Thread(
+                target=_probe, args=(base, token, inferences, drained, answers), daemon=True
+            )
+            prober.start()
             _wait(ids, worker, started + timeout_s)
+            finished = time.monotonic()
+            drained.set()
+            prober.join()
             left = _empty_queue(broker)
-            return _figures(path, ids, submit_seconds, left), setup | {"redis_db": redis_db}
+            run = _figures(path, ids, submit_seconds, left)
+            if inferences:
+                run.infer = infer_figures(answers, finished, setup["task_model"])
+            return run, setup | {"redis_db": redis_db}
 
 
 def _servers() -> Any:
@@ -249,10 +266,11 @@ def _servers() -> Any:
 
 def _prepare() -> tuple[str, dict[str, Any]]:
     """Bootstrap checkpoints, warm-up off, a staff token: (the token, the set-up)."""
+    from django.conf import settings as django_settings
     from django.contrib.auth import get_user_model
     from rest_framework.authtoken.models import Token
 
-    from models_registry.models import InferenceSettings
+    from models_registry.models import InferenceSettings, Task
 
     built = subprocess.run(
         [sys.executable, "manage.py", "zoo_bootstrap", "--verbosity", "0"],
@@ -263,12 +281,26 @@ def _prepare() -> tuple[str, dict[str, Any]]:
     InferenceSettings.objects.filter(pk=1).update(warmup_on_startup=False)
     settings = InferenceSettings.objects.get(pk=1)
     user = get_user_model().objects.create_user("bench-backlog", is_staff=True)
+    budget = int(DEVICE_TOTAL_MB * settings.offload_threshold)
+    model = Task.objects.select_related("selected").get(name=INFER_TASK).selected
+    if model is None or model.in_zoo or model.vram_mb > budget - settings.zoo_vram_budget_mb:
+        raise RuntimeError(
+            f"{INFER_TASK}'s model {model} would not stay resident beside the zoo pool: "
+            "select a task model outside the zoo that fits"
+        )
     setup = {
         "device": DEVICE,
         "device_total_mb": DEVICE_TOTAL_MB,
-        "device_budget_mb": int(DEVICE_TOTAL_MB * settings.offload_threshold),
+        "device_budget_mb": budget,
         "zoo_pool_mb": settings.zoo_vram_budget_mb,
         "eviction_policy": settings.eviction_policy,
+        "max_wait_s": django_settings.ZOO_MAX_WAIT_S,
+        "task_model": {
+            "task": INFER_TASK,
+            "name": model.name,
+            "vram_mb": model.vram_mb,
+            "every_s": INFER_EVERY_S,
+        },
     }
     return Token.objects.create(user=user).key, setup
 
@@ -298,6 +330,42 @@ def _submit(base: str, token: str, documents: Sequence[dict[str, Any]]) -> list[
     return ids
 
 
+def _load(base: str, token: str, name: str) -> None:
+    """Load the task's model on the worker (through the API) before the backlog."""
+    status, body = _servers().http("POST", f"{base}/api/system/models/{name}/load", token)
+    if status != 200 or body.get("status") != "loaded":
+        raise RuntimeError(f"loading {name} was answered {status}: {body}")
+
+
+def _probe(base: str, token: str, count: int, drained: threading.Event, answers: list) -> None:
+    """Up to ``count`` task inferences, one after the other, ``INFER_EVERY_S`` apart,
+    until the backlog is drained; each answer is appended to ``answers``: (status, wall
+    seconds, the body, monotonic time of the answer)."""
+    from tests.traffic import image_b64
+
+    url = f"{base}/api/models/infer?task_type={INFER_TASK}"
+    data = json.dumps({"image": image_b64(WIDTH, HEIGHT, seed=11)}).encode()
+    headers = {"Content-Type": "application/json", "Authorization": f"Token {token}"}
+    for _ in range(count):
+        if drained.wait(INFER_EVERY_S):
+            return
+        request = urllib.request.Request(url, data=data, headers=headers, method="POST")
+        started = time.monotonic()
+        try:
+            with urllib.request.urlopen(request, timeout=120) as response:
+                status, raw = response.status, response.read()
+        except urllib.error.HTTPError as error:
+            status, raw = error.code, error.read()
+        except OSError as error:  # no answer at all
+            status, raw = 0, json.dumps({"error": str(error)}).encode()
+        answered = time.monotonic()
+        try:
+            body = json.loads(raw)
+        except ValueError:
+            body = {"error": raw[:200].decode(errors="replace")}
+        answers.append((status, answered - started, body, answered))
+
+
 def _wait(ids: Sequence[uuid.UUID], worker: subprocess.Popen, deadline: float) -> None:
     """Until every batch is done or failed, the worker is gone, or the deadline passes."""
     from inference.models import EnrichmentBatch, WorkStatus
@@ -319,7 +387,7 @@ def _figures(path: str, ids: Sequence[uuid.UUID], submit_seconds: float, left: i
     from django.utils import timezone
 
     from fleet.models import EventKind, ModelEvent
-    from inference.models import EnrichmentBatch, EnrichmentResult, WorkStatus
+    from inference.models import EnrichmentBatch, EnrichmentResult, WorkItem, WorkStatus
 
     rows = list(EnrichmentBatch.objects.filter(pk__in=ids).values_list(
         "status", "created_at", "finished_at"
@@ -332,8 +400,13 @@ def _figures(path: str, ids: Sequence[uuid.UUID], submit_seconds: float, left: i
     events = ModelEvent.objects.filter(
         device__name=DEVICE, model__in_zoo=True, created_at__gte=first
     )
-    loads = list(events.filter(kind=EventKind.LOAD).values_list("duration_s", flat=True))
+    loaded = list(
+        events.filter(kind=EventKind.LOAD).order_by("created_at", "pk")
+        .values_list("model__name", "duration_s")
+    )  # fmt: skip
     results = EnrichmentResult.objects.filter(batch_id__in=ids)
+    predicts = results.values_list("duration_s", flat=True)
+    ran = WorkItem.objects.filter(batch_id__in=ids).values_list("started_at", "finished_at")
     failed = sum(1 for status, _, _ in rows if status == WorkStatus.FAILED)
     return PathRun(
         path=path,
@@ -341,108 +414,26 @@ def _figures(path: str, ids: Sequence[uuid.UUID], submit_seconds: float, left: i
         done=len(done),
         failed=failed,
         unfinished=len(ids) - len(done) - failed,
-        loads=len(loads),
+        loads=len(loaded),
         evictions=events.filter(kind=EventKind.EVICT).count(),
         models_used=results.values("model_name").distinct().count(),
-        load_seconds=round(sum(d or 0.0 for d in loads), 1),
+        load_seconds=round(sum(d or 0.0 for _, d in loaded), 1),
+        predict_seconds=round(sum(d or 0.0 for d in predicts), 1),
+        item_seconds=round(sum((e - s).total_seconds() for s, e in ran if s and e), 1),
         result_errors=results.exclude(error="").count(),
         messages_left=left,
         submit_seconds=round(submit_seconds, 1),
         span_seconds=round(span, 1),
         batches_per_minute=round(60 * len(done) / span, 2),
-        wait_s={
-            "p50": round(nearest_rank(waits, 50), 1) if waits else 0.0,
-            "p95": round(nearest_rank(waits, 95), 1) if waits else 0.0,
-            "max": round(max(waits), 1) if waits else 0.0,
-        },
+        wait_s=percentiles(waits, (50, 95), digits=1, maximum=True)
+        or {"p50": 0.0, "p95": 0.0, "max": 0.0},
+        load_sequence=[name for name, _ in loaded],
     )
-
-
-# --- the report ---------------------------------------------------------------------------
-
-RATIO_FIGURES = ("loads", "evictions", "batches_per_minute", "p50", "p95", "max")
-
-
-def ratios(runs: dict[str, dict[str, Any]]) -> dict[str, dict[str, float | None]]:
-    """Each later path's figures over the first path's; none when one path ran."""
-
-    def figures(run: dict[str, Any]) -> list[float]:
-        return [float(run["wait_s"].get(key, run.get(key))) for key in RATIO_FIGURES]
-
-    base = figures(next(iter(runs.values())))
-    return {
-        name: {
-            key: round(value / first, 3) if first else None
-            for key, value, first in zip(RATIO_FIGURES, figures(run), base, strict=True)
-        }
-        for name, run in list(runs.items())[1:]
-    }
-
-
-def markdown(result: dict[str, Any]) -> str:
-    m, mx, s = result["machine"], result["mix"], result["setup"]
-    with_ = mx["batches_with"]
-    lines = [
-        f"Backlog: {result['batches']} enrichment batches ({mx['frames']} frames, "
-        f"{mx['detections']} detections), generated from seed {result['seed']} (not replayed): "
-        f"person in {with_['person']}, vehicle in {with_['vehicle']}, animal in "
-        f"{with_['animal']}, no detection in {mx['batches_without_detections']}, "
-        f"{mx['busy_batches']} busy (many detections).",
-        f"Posted at once over HTTP to gunicorn; one zoo_worker on "
-        f"{s['device']} (zoo pool {s['zoo_pool_mb']:,} MB of a {s['device_budget_mb']:,} MB "
-        f"budget, policy {s['eviction_policy']}) running the bootstrap checkpoints on the CPU; "
-        f"PostgreSQL, Redis db {s['redis_db']}.",
-        f"Machine: {m['cpu']}, {m['cores']} cores, {m['memory_gb']} GB, commit {m['commit']}.",
-        "",
-        "| path | done | loads | evictions | models used | load time | batches/min "
-        "| wait p50 | wait p95 | wait max | total | left queued |",
-        "|---|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|",
-    ]
-    for name, run in result["paths"].items():
-        w = run["wait_s"]
-        lines.append(
-            f"| {name} | {run['done']}/{run['submitted']} | {run['loads']} | {run['evictions']} "
-            f"| {run['models_used']} | {run['load_seconds']} s | {run['batches_per_minute']} "
-            f"| {w['p50']} s | {w['p95']} s | {w['max']} s | {run['span_seconds']} s "
-            f"| {run['messages_left']} |"
-        )
-    lines += _ratio_lines(result["ratios"], next(iter(result["paths"])))
-    lines += _shortfall_lines(result["paths"])
-    lines += [
-        "",
-        "Wait: from a batch's POST (created_at) to done (finished_at), nearest-rank, over the "
-        "batches done; every batch is queued at once, so the wait is mostly the backlog ahead "
-        "of it. Total: first batch created to last batch done. Left queued: messages still in "
-        "the device's queue then, copies the sweeper re-sent of batches that were waiting.",
-    ]
-    return "\n".join(lines)
-
-
-def _ratio_lines(table: dict[str, dict[str, float | None]], base: str) -> list[str]:
-    if not table:
-        return []
-    lines = [
-        "",
-        f"| ratio to {base} | loads | evictions | batches/min | wait p50 | wait p95 | wait max |",
-        "|---|---:|---:|---:|---:|---:|---:|",
-    ]
-    for name, figures in table.items():
-        cells = " | ".join("–" if figures[k] is None else f"{figures[k]}x" for k in RATIO_FIGURES)
-        lines.append(f"| {name} | {cells} |")
-    return lines
-
-
-def _shortfall_lines(runs: dict[str, dict[str, Any]]) -> list[str]:
-    return [
-        f"\n{name}: {run['failed']} failed, {run['unfinished']} unfinished when it stopped."
-        for name, run in runs.items()
-        if run["failed"] or run["unfinished"]
-    ]
 
 
 def run(
     *, batches: int, seed: int, paths: Sequence[str], database_url: str, redis_db: int,
-    timeout_s: float,
+    timeout_s: float, inferences: int = 0,
 ) -> dict[str, Any]:  # fmt: skip
     """Every path on the same generated batches: the figures the table and JSON show."""
     from bench.__main__ import machine
@@ -455,11 +446,13 @@ def run(
     for path in paths:
         print(f"==> {path}: {batches} batches", file=sys.stderr, flush=True)
         figures, setup = measure(
-            path, generated, database_url=database_url, redis_db=redis_db, timeout_s=timeout_s
-        )
+            path, generated, database_url=database_url, redis_db=redis_db, timeout_s=timeout_s,
+            inferences=inferences,
+        )  # fmt: skip
         result["paths"][path] = asdict(figures)
         result["setup"] = setup
     result["ratios"] = ratios(result["paths"])
+    result["goals"] = goals(result["ratios"])
     return result
 
 
@@ -469,7 +462,12 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--seed", type=int, default=7)
     parser.add_argument(
         "--path", action="append", choices=list(PATHS), dest="paths",
-        help=f"execution path to measure, repeatable (default: {BASELINE})",
+        help=f"execution path to measure, repeatable; the first is the baseline (default: "
+        f"{', '.join(PATHS)})",
+    )  # fmt: skip
+    parser.add_argument(
+        "--inferences", type=int, default=30,
+        help=f"task inferences sent while the backlog drains, {INFER_EVERY_S} s apart (0: none)",
     )  # fmt: skip
     parser.add_argument(
         "--database-url", default=os.environ.get("BENCH_BACKLOG_DATABASE_URL", DEFAULT_URL),
@@ -480,13 +478,14 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--checkpoints", type=Path, help="bootstrap checkpoint folder to reuse")
     parser.add_argument("--json", type=Path, help="Also write the figures as JSON here")
     args = parser.parse_args(argv)
-    if args.batches < 1:
-        parser.error("--batches must be at least 1")
+    if args.batches < 1 or args.inferences < 0:
+        parser.error("--batches must be at least 1, --inferences at least 0")
     if args.checkpoints:
         os.environ["ZOO_CHECKPOINT_DIR"] = str(args.checkpoints.resolve())
     result = run(
-        batches=args.batches, seed=args.seed, paths=list(dict.fromkeys(args.paths or [BASELINE])),
+        batches=args.batches, seed=args.seed, paths=list(dict.fromkeys(args.paths or PATHS)),
         database_url=args.database_url, redis_db=args.redis_db, timeout_s=args.timeout,
+        inferences=args.inferences,
     )  # fmt: skip
     finish(markdown(result), result, args.json)
     complete = all(r["done"] == r["submitted"] for r in result["paths"].values())
