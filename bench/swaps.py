@@ -23,12 +23,11 @@ judged against it. Two lower bounds hold for any policy: *compulsory* (the disti
 models used) and *compulsory + conflicts* (a use of m is a forced load when, since m's
 previous use, some x was used with size(m) + size(x) > pool).
 
-The order inside a batch is the service's own: ``inference.planning.batch_plan``, whose
-order the service stores as a batch's work items (``inference.work.batch_work``), fed
-the catalog's trigger table as a fresh database holds it (``trigger_table``). Each
-triggered model is acquired once per batch (acquire → predict on each of its items →
-release, ``batch=`` set): all-frames models first, then per-label models by first
-appearance, frame by frame and detection by detection, OCR last; then
+The order inside a batch is the service's own (``inference.planning.batch_plan``, stored
+as a batch's work items by ``inference.work.batch_work``), fed the catalog's trigger
+table as a fresh database holds it (``trigger_table``). Each triggered model is acquired
+once per batch (acquire → predict on each of its items → release, ``batch=`` set):
+all-frames models first, then per-label models by first appearance, OCR last; then
 ``end_batch``. One model is leased at a time, so only the one being acquired cannot be
 evicted; Belady and the optimum work at that granularity too.
 

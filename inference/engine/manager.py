@@ -325,10 +325,22 @@ class ModelManager:
             self._books.take(resident)
 
     def _run(self, lease: Lease, image: ImageLike, options: dict[str, Any]) -> dict[str, Any]:
+        return self._run_many(lease, [image], options, one=True)[0]
+
+    def _run_many(
+        self, lease: Lease, images: list[ImageLike], options: dict[str, Any], *, one: bool = False
+    ) -> list[dict[str, Any]]:
+        """The model on the images (one batched call); each image is recorded as one
+        inference taking its share of the call's time, the first one cold if the lease
+        paid for the load."""
         resident = lease._resident
         start = self._clock()
         try:
-            result = lease.model.predict(image, **options)
+            model = lease.model
+            results = (
+                [model.predict(images[0], **options)] if one
+                else model.predict_many(images, **options)
+            )  # fmt: skip
         except Exception as exc:
             if self.backend.is_out_of_memory(exc):
                 self._fault(resident, f"Out of memory while running {resident.spec.name}: {exc}")
@@ -336,9 +348,11 @@ class ModelManager:
                     f"Out of memory while running {resident.spec.name}", out_of_memory=True
                 ) from exc
             raise
-        if self._on_inference is not None:
-            self._on_inference(resident.spec, lease.device, self._clock() - start, lease.cold)
-        return result
+        if self._on_inference is not None and images:
+            share = (self._clock() - start) / len(images)
+            for index in range(len(images)):
+                self._on_inference(resident.spec, lease.device, share, lease.cold and index == 0)
+        return results
 
     def _fault(self, resident: Resident, reason: str) -> None:
         """A loaded model failed in a way that leaves it unusable: error, then unload."""

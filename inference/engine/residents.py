@@ -160,6 +160,10 @@ class LeaseHolder(Protocol):
 
     def _run(self, lease: Lease, image: ImageLike, options: dict[str, Any]) -> dict[str, Any]: ...
 
+    def _run_many(
+        self, lease: Lease, images: list[ImageLike], options: dict[str, Any]
+    ) -> list[dict[str, Any]]: ...
+
     def _release(self, resident: Resident, lease: Lease | None = None) -> None: ...
 
 
@@ -193,6 +197,10 @@ class Lease:
 
     def predict(self, image: ImageLike, **options: Any) -> dict[str, Any]:
         return self._manager._run(self, image, options)
+
+    def predict_many(self, images: list[ImageLike], **options: Any) -> list[dict[str, Any]]:
+        """``predict`` on each image with the same options, batched where the model can."""
+        return self._manager._run_many(self, images, options)
 
     def release(self) -> None:
         if self._released:

@@ -264,6 +264,8 @@ ZOO_INFER_WAIT_S = env.float("ZOO_INFER_WAIT_S", default=30.0)
 ZOO_UNLOAD_WAIT_S = env.float("ZOO_UNLOAD_WAIT_S", default=10.0)
 # Limits of one enrichment batch.
 ZOO_MAX_FRAMES_PER_BATCH = env.int("ZOO_MAX_FRAMES_PER_BATCH", default=64)
+# A model fed frames or crops takes up to this many of a batch's in one forward pass.
+ZOO_PREDICT_BATCH = env.int("ZOO_PREDICT_BATCH", default=8)
 # OCR reads the plates a detector found in a vehicle's crop: at most this many per
 # vehicle (the most confident first), none below this detector score; all in one pass.
 ZOO_OCR_MAX_PLATES = env.int("ZOO_OCR_MAX_PLATES", default=3)

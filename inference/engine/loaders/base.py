@@ -46,6 +46,11 @@ class LoadedModel(abc.ABC):
     def predict(self, image: ImageLike, **options: Any) -> dict[str, Any]:
         """Run the model on one image; plain, JSON-able results."""
 
+    def predict_many(self, images: list[ImageLike], **options: Any) -> list[dict[str, Any]]:
+        """``predict`` on each image, in order, with the same options: in one batched
+        forward pass where the model kind overrides this, else one call each."""
+        return [self.predict(image, **options) for image in images]
+
     def modules(self) -> list[Any]:
         """The torch modules holding this model's tensors (for measuring and freeing)."""
         return []

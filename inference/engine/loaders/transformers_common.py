@@ -51,8 +51,18 @@ class TransformersModel(LoadedModel):
         with torch.inference_mode():
             return self.run(image, options)
 
+    def predict_many(self, images: list[ImageLike], **options: Any) -> list[dict[str, Any]]:
+        import torch
+
+        with torch.inference_mode():
+            return self.run_many(images, options)
+
     def run(self, image: ImageLike, options: dict[str, Any]) -> dict[str, Any]:
         raise NotImplementedError
+
+    def run_many(self, images: list[ImageLike], options: dict[str, Any]) -> list[dict[str, Any]]:
+        """Every image in one forward pass where the kind supports it (else one each)."""
+        return [self.run(image, options) for image in images]
 
 
 def labels_of(config: Any) -> list[str]:

@@ -30,9 +30,14 @@ class ImageClassifier(TransformersModel):
     processor_class = "AutoImageProcessor"
 
     def run(self, image: ImageLike, options: dict[str, Any]) -> dict[str, Any]:
-        inputs = self._to_device(self.processor(images=as_pil(image), return_tensors="pt"))
-        probabilities = self.model(**inputs).logits.softmax(-1)[0].float().cpu()
-        return top_k(probabilities, labels_of(self.model.config), top_k_option(options))
+        return self.run_many([image], options)[0]
+
+    def run_many(self, images: list[ImageLike], options: dict[str, Any]) -> list[dict[str, Any]]:
+        pictures = [as_pil(image) for image in images]
+        inputs = self._to_device(self.processor(images=pictures, return_tensors="pt"))
+        probabilities = self.model(**inputs).logits.softmax(-1).float().cpu()
+        labels, k = labels_of(self.model.config), top_k_option(options)
+        return [top_k(row, labels, k) for row in probabilities]
 
 
 class SemanticSegmenter(TransformersModel):
@@ -42,24 +47,30 @@ class SemanticSegmenter(TransformersModel):
     processor_class = "AutoImageProcessor"
 
     def run(self, image: ImageLike, options: dict[str, Any]) -> dict[str, Any]:
-        import torch
+        return self.run_many([image], options)[0]
 
-        picture = as_pil(image)
-        outputs = self.model(**self._to_device(self.processor(images=picture, return_tensors="pt")))
-        segmentation = self.processor.post_process_semantic_segmentation(
-            outputs, target_sizes=[picture.size[::-1]]
-        )[0]
+    def run_many(self, images: list[ImageLike], options: dict[str, Any]) -> list[dict[str, Any]]:
+        pictures = [as_pil(image) for image in images]
+        inputs = self._to_device(self.processor(images=pictures, return_tensors="pt"))
+        maps = self.processor.post_process_semantic_segmentation(
+            self.model(**inputs), target_sizes=[picture.size[::-1] for picture in pictures]
+        )
         labels = labels_of(self.model.config)
-        counts = torch.bincount(segmentation.flatten().cpu(), minlength=len(labels))
-        fractions = counts.float() / segmentation.numel()
-        order = fractions.argsort(descending=True).tolist()
-        return {
-            "classes": [
-                {"label": labels[i], "fraction": rounded(fractions[i])}
-                for i in order
-                if counts[i] > 0
-            ]
-        }
+        return [_class_shares(segmentation, labels) for segmentation in maps]
+
+
+def _class_shares(segmentation: Any, labels: list[str]) -> dict[str, Any]:
+    """The share of the image each class covers, the largest first."""
+    import torch
+
+    counts = torch.bincount(segmentation.flatten().cpu(), minlength=len(labels))
+    fractions = counts.float() / segmentation.numel()
+    order = fractions.argsort(descending=True).tolist()
+    return {
+        "classes": [
+            {"label": labels[i], "fraction": rounded(fractions[i])} for i in order if counts[i] > 0
+        ]
+    }
 
 
 class DepthEstimator(TransformersModel):
@@ -69,20 +80,35 @@ class DepthEstimator(TransformersModel):
     processor_class = "AutoImageProcessor"
 
     def run(self, image: ImageLike, options: dict[str, Any]) -> dict[str, Any]:
-        picture = as_pil(image)
-        outputs = self.model(**self._to_device(self.processor(images=picture, return_tensors="pt")))
-        depth = self.processor.post_process_depth_estimation(
-            outputs, target_sizes=[picture.size[::-1]]
-        )[0]["predicted_depth"].float()
+        return self.run_many([image], options)[0]
+
+    def run_many(self, images: list[ImageLike], options: dict[str, Any]) -> list[dict[str, Any]]:
+        # The processor keeps each image's aspect ratio: only same-sized images stack.
+        pictures = [as_pil(image) for image in images]
+        answers: dict[int, dict[str, Any]] = {}
+        for size in dict.fromkeys(picture.size for picture in pictures):
+            group = [i for i, picture in enumerate(pictures) if picture.size == size]
+            for i, answer in zip(group, self._same_size([pictures[i] for i in group]), strict=True):
+                answers[i] = answer
+        return [answers[i] for i in range(len(pictures))]
+
+    def _same_size(self, pictures: list[Any]) -> list[dict[str, Any]]:
+        inputs = self._to_device(self.processor(images=pictures, return_tensors="pt"))
+        maps = self.processor.post_process_depth_estimation(
+            self.model(**inputs), target_sizes=[picture.size[::-1] for picture in pictures]
+        )
         kind = getattr(self.model.config, "depth_estimation_type", "relative") or "relative"
-        return {
-            "min": significant(depth.min()),
-            "max": significant(depth.max()),
-            "mean": significant(depth.mean()),
-            "median": significant(depth.median()),
-            # Relative models answer inverse depth without a unit; metric ones metres.
-            "kind": str(kind),
-        }
+        return [
+            {
+                "min": significant(depth.min()),
+                "max": significant(depth.max()),
+                "mean": significant(depth.mean()),
+                "median": significant(depth.median()),
+                # Relative models answer inverse depth without a unit; metric ones metres.
+                "kind": str(kind),
+            }
+            for depth in (found["predicted_depth"].float() for found in maps)
+        ]
 
 
 class PoseEstimator(TransformersModel):

@@ -223,6 +223,36 @@ def test_pose_answers_one_skeleton_per_person_box(checkpoints: dict[str, str]) -
     assert all(len(person["keypoints"]) == 17 for person in people)
 
 
+@pytest.mark.parametrize(
+    "name", ["violence-detection", "segformer-b2-clothes", "depth-anything-v2-small"]
+)
+def test_a_batched_predict_answers_as_one_predict_per_image(
+    checkpoints: dict[str, str], name: str
+) -> None:
+    # Crops of other sizes and shapes, as a batch of detections gives them.
+    picture = Image.fromarray(IMAGE)
+    crops = [picture.crop(box) for box in ((0, 0, 320, 240), (100, 50, 200, 250), (0, 0, 320, 240))]
+    model = _load(checkpoints, name)
+
+    together = model.predict_many(crops)
+
+    assert len(together) == len(crops)
+    for one, alone in zip(together, [model.predict(crop) for crop in crops], strict=True):
+        _check(model.spec.category, one)
+        assert _close(one, alone), (one, alone)
+
+
+def _close(a: Any, b: Any) -> bool:
+    """Equal up to float noise: a batched pass may round differently in the last digits."""
+    if isinstance(a, dict):
+        return a.keys() == b.keys() and all(_close(a[k], b[k]) for k in a)
+    if isinstance(a, list):
+        return len(a) == len(b) and all(_close(x, y) for x, y in zip(a, b, strict=True))
+    if isinstance(a, float):
+        return math.isclose(a, b, rel_tol=1e-2, abs_tol=1e-3)
+    return a == b
+
+
 def test_closed_vocabulary_detectors_report_only_the_labels_asked_for(
     checkpoints: dict[str, str],
 ) -> None:
