@@ -48,6 +48,10 @@ class FakeModel(LoadedModel):
         answer.update({key: value for key, value in options.items() if key in ("box", "boxes")})
         return answer
 
+    def predict_many(self, images: list[Any], **options: Any) -> list[dict[str, Any]]:
+        self.loader.passes.append((self.spec.name, len(images)))
+        return [self.predict(image, **options) for image in images]
+
     def close(self) -> None:
         _pause(self.loader.slow_close.get(self.spec.name, 0.0))
         self.loader.closed.append(self.spec.name)
@@ -75,6 +79,7 @@ class FakeLoader:
         self.loads: list[str] = []
         self.closed: list[str] = []
         self.calls: list[tuple[str, dict[str, Any]]] = []  # (model, options) of each predict
+        self.passes: list[tuple[str, int]] = []  # (model, images) of each batched predict
         self.detections: dict[str, list[dict[str, Any]]] = {}  # a detector's scripted boxes
         self.gate: threading.Event | None = None
         self.slow: dict[str, float] = {}

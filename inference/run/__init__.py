@@ -3,16 +3,18 @@ device (batches model by model, task inferences, loads), storing each result onc
 
 from __future__ import annotations
 
-from inference.run.batches import batch_claim, batch_item_run, batch_run
+from inference.run.batches import batch_claim, batch_item_run, batch_items_run, batch_run
 from inference.run.items import (
     BY_ARRIVAL,
     BY_MODEL,
     ORDERS,
     batch_serve,
+    group_claim,
     inference_serve,
     item_claim,
     item_serve,
     items_recover,
+    items_serve,
     load_serve,
     preempted,
     round_next,
@@ -25,13 +27,16 @@ __all__ = [
     "ORDERS",
     "batch_claim",
     "batch_item_run",
+    "batch_items_run",
     "batch_run",
     "batch_serve",
+    "group_claim",
     "inference_run",
     "inference_serve",
     "item_claim",
     "item_serve",
     "items_recover",
+    "items_serve",
     "load_serve",
     "model_release",
     "model_warm",

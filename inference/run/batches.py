@@ -240,32 +240,50 @@ Row = tuple[Target, dict[str, Any] | None, str, float | None]
 
 
 def batch_item_run(zoo: ModelZoo, item: WorkItem) -> None:
-    """Serve one batch item this process claimed: its model on every target still
-    without a result. A time limit ends it with the reason on each target left."""
-    batch_id = item.batch_id
-    assert batch_id is not None
-    if not _claimed_here(zoo, batch_id):
-        _item_finish(zoo, item, error="its batch is finished or another worker has it")
-        return
-    name = item.model_name
-    targets = _targets(batch_id, item.targets)
-    done = set(
-        EnrichmentResult.objects.filter(batch_id=batch_id, model_name=name).values_list(
-            "frame_id", "detection_id"
-        )
-    )
-    todo = [t for t in targets if t.key not in done]
+    """Serve one batch item this process claimed (see ``batch_items_run``)."""
+    batch_items_run(zoo, [item])
+
+
+def batch_items_run(zoo: ModelZoo, items: list[WorkItem]) -> None:
+    """Serve batch items of one model this process claimed, together: the model on every
+    target of theirs still without a result, the frames and crops of several batches
+    sharing batched passes. A time limit ends them with the reason on each target left."""
+    name = items[0].model_name
     category = selectors.model_categories([name]).get(name, "")
+    work: list[tuple[WorkItem, list[Target]]] = []
+    for item in items:
+        assert item.batch_id is not None and item.model_name == name
+        if _claimed_here(zoo, item.batch_id):
+            work.append((item, _todo(item)))
+        else:
+            _item_finish(zoo, item, error="its batch is finished or another worker has it")
+    pairs = [(str(item.batch_id), target) for item, todo in work for target in todo]
     try:
-        if todo:
-            plates = _plates_found(batch_id) if category == Category.OCR else {}
-            _run_model(zoo, str(batch_id), name, category, todo, plates)
+        if pairs:
+            plates: dict[int, list[list[float]]] = {}
+            if category == Category.OCR:
+                for key in dict.fromkeys(key for key, _ in pairs):
+                    plates.update(_plates_found(uuid.UUID(key)))
+            _run_model(zoo, name, category, pairs, plates)
     except SoftTimeLimitExceeded:
         reason = f"{name}: {time_limit_reason()}"
-        _store(str(batch_id), name, [(t, None, reason, None) for t in todo])
-        _item_finish(zoo, item, error=reason)
+        for item, todo in work:
+            _store(str(item.batch_id), name, [(t, None, reason, None) for t in todo])
+            _item_finish(zoo, item, error=reason)
         return
-    _item_finish(zoo, item)
+    for item, _ in work:
+        _item_finish(zoo, item)
+
+
+def _todo(item: WorkItem) -> list[Target]:
+    """The item's targets without a stored result of its model."""
+    batch_id = item.batch_id
+    assert batch_id is not None
+    done = set(
+        EnrichmentResult.objects.filter(batch_id=batch_id, model_name=item.model_name)
+        .values_list("frame_id", "detection_id")
+    )  # fmt: skip
+    return [t for t in _targets(batch_id, item.targets) if t.key not in done]
 
 
 def _item_finish(zoo: ModelZoo, item: WorkItem, *, error: str = "") -> None:
@@ -288,34 +306,49 @@ def _item_finish(zoo: ModelZoo, item: WorkItem, *, error: str = "") -> None:
 
 def _run_model(
     zoo: ModelZoo,
-    batch_key: str,
     name: str,
     category: str,
-    targets: list[Target],
+    work: list[tuple[str, Target]],
     plates: dict[int, list[list[float]]],
 ) -> None:
+    """The model on (batch, target) pairs, under one lease per batch (``after_batch``
+    counts each batch's use); each batch's results stored, whatever happens."""
+    keys = list(dict.fromkeys(key for key, _ in work))
+    leases: list[Lease] = []
     try:
-        lease = zoo.manager.acquire(name, batch=batch_key)
+        for key in keys:
+            leases.append(zoo.manager.acquire(name, batch=key))
     except ManagerError as exc:
+        for lease in leases:
+            lease.release()
         if time_limited(exc):
             raise SoftTimeLimitExceeded() from exc
-        _store(batch_key, name, [(t, None, f"{name}: {exc}", None) for t in targets])
+        for key in keys:
+            _store(key, name, [(t, None, f"{name}: {exc}", None) for k, t in work if k == key])
         return
+    except BaseException:
+        for lease in leases:
+            lease.release()
+        raise
     images = _Images()
-    rows: list[Row] = []
+    rows: list[tuple[str, Row]] = []
     # Models fed whole frames or crops take up to ZOO_PREDICT_BATCH of them in one pass.
-    size = 1 if category in (Category.POSE, Category.OCR) else settings.ZOO_PREDICT_BATCH
+    size = 1 if category in (Category.POSE, Category.OCR) else max(settings.ZOO_PREDICT_BATCH, 1)
     try:
-        for start in range(0, len(targets), max(size, 1)):
-            chunk = targets[start : start + max(size, 1)]
+        for start in range(0, len(work), size):
+            chunk = work[start : start + size]
+            targets = [target for _, target in chunk]
             try:
-                rows.extend(_run_chunk(lease, name, category, chunk, images, plates))
+                found = _run_chunk(leases[0], name, category, targets, images, plates)
             except ManagerError as exc:  # the model failed for good (out of memory)
-                rows.extend((target, None, f"{name}: {exc}", None) for target in chunk)
+                rows.extend((key, (t, None, f"{name}: {exc}", None)) for key, t in chunk)
                 break
+            rows.extend((key, row) for (key, _), row in zip(chunk, found, strict=True))
     finally:
-        lease.release()
-        _store(batch_key, name, rows)
+        for lease in leases:
+            lease.release()
+        for key in keys:
+            _store(key, name, [row for k, row in rows if k == key])
 
 
 def _run_chunk(

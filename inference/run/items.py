@@ -18,7 +18,7 @@ from django.utils import timezone
 from inference import selectors
 from inference.engine.vocabulary import ModelStatus
 from inference.models import InferenceRequest, WorkItem, WorkKind, WorkStatus
-from inference.run.batches import batch_item_run, batch_run
+from inference.run.batches import batch_items_run, batch_run
 from inference.run.requests import inference_run, item_take, model_warm
 from inference.runtime.zoo import ModelZoo, model_zoo
 from inference.scheduling import next_model
@@ -32,6 +32,8 @@ ORDERS = (BY_MODEL, BY_ARRIVAL)
 
 # The most items of one model served in one round before the order is decided again.
 ROUND_ITEMS = 500
+# The most batch items of one model served together (their targets share batched passes).
+GROUP_ITEMS = 8
 
 
 def resident(zoo: ModelZoo) -> set[str]:
@@ -77,21 +79,46 @@ def item_claim(zoo: ModelZoo, item_id: int) -> WorkItem | None:
     return WorkItem.objects.get(pk=item_id)
 
 
+def group_claim(zoo: ModelZoo, ids: list[int]) -> tuple[list[WorkItem], list[int]]:
+    """Claim the next items of ``ids`` to serve together, and the ids left: up to
+    ``GROUP_ITEMS`` batch items in a row, or one inference or load alone."""
+    kinds = dict(WorkItem.objects.filter(pk__in=ids).values_list("pk", "kind"))
+    group: list[WorkItem] = []
+    rest = list(ids)
+    while rest and len(group) < GROUP_ITEMS:
+        alone = kinds.get(rest[0]) != WorkKind.BATCH
+        if alone and group:
+            break
+        item = item_claim(zoo, rest.pop(0))
+        if item is not None:
+            group.append(item)
+            if alone:
+                break
+    return group, rest
+
+
 def item_serve(zoo: ModelZoo, item: WorkItem) -> None:
-    """Serve one item this worker claimed; if it is left unfinished (the database went
-    away, an unexpected error), it is queued again for the next round."""
+    """Serve one item this worker claimed (see ``items_serve``)."""
+    items_serve(zoo, [item])
+
+
+def items_serve(zoo: ModelZoo, items: list[WorkItem]) -> None:
+    """Serve items this worker claimed: an inference or a load, or batch items of one
+    model together. Any left unfinished (the database went away, an unexpected error)
+    is queued again for the next round."""
     try:
-        if item.kind == WorkKind.BATCH:
-            batch_item_run(zoo, item)
-        elif item.kind == WorkKind.INFERENCE:
-            assert item.request_id is not None
-            inference_run(request_id=item.request_id, zoo=zoo, taken=True)
+        first = items[0]
+        if first.kind == WorkKind.BATCH:
+            batch_items_run(zoo, items)
+        elif first.kind == WorkKind.INFERENCE:
+            assert first.request_id is not None and len(items) == 1
+            inference_run(request_id=first.request_id, zoo=zoo, taken=True)
         else:
-            model_warm(model_name=item.model_name, zoo=zoo)
+            model_warm(model_name=first.model_name, zoo=zoo)
     finally:
-        WorkItem.objects.filter(pk=item.pk, status=WorkStatus.RUNNING).update(
-            status=WorkStatus.QUEUED, worker="", started_at=None
-        )
+        WorkItem.objects.filter(
+            pk__in=[item.pk for item in items], status=WorkStatus.RUNNING
+        ).update(status=WorkStatus.QUEUED, worker="", started_at=None)
 
 
 def items_recover(zoo: ModelZoo) -> int:

@@ -2,7 +2,8 @@
 waiting on its device, in the order ``ZOO_WORK_ORDER`` names (``inference.run.items``).
 
 Celery messages only wake it; it also looks every ``ZOO_SCHEDULER_POLL_S`` on its own, so
-a lost message delays work by at most that. Each item runs under the worker's time
+a lost message delays work by at most that. Each unit of work (an item, or up to
+``GROUP_ITEMS`` batch items of one model served together) runs under the worker's time
 limit (``ZOO_TASK_SOFT_TIME_LIMIT_S``), enforced the way Celery enforces it on a task: a
 watchdog raises ``SoftTimeLimitExceeded`` inside the scheduler's thread (the item ends
 with the reason; the manager keeps its books true whatever step it interrupts), and a
@@ -112,23 +113,21 @@ class Scheduler:
         """Serve the next round of items; False when nothing was ready."""
         ids = run.round_next(self.zoo, order=self.order, max_wait_s=self.max_wait_s)
         served = False
-        for item_id in ids:
-            if self._stop.is_set():
-                break
-            item = run.item_claim(self.zoo, item_id)
-            if item is None:
+        while ids and not self._stop.is_set():
+            group, ids = run.group_claim(self.zoo, ids)
+            if not group:
                 continue  # served by a message's thread meanwhile
-            self._serve(item)
+            self._serve(group)
             served = True
-            if run.preempted(self.zoo, item):
+            if run.preempted(self.zoo, group[-1]):
                 break
         return served
 
-    def _serve(self, item: WorkItem) -> None:
+    def _serve(self, items: list[WorkItem]) -> None:
         with self._guard:
-            self._current = (item.pk, time.monotonic(), False)
+            self._current = (items[0].pk, time.monotonic(), False)
         try:
-            run.item_serve(self.zoo, item)
+            run.items_serve(self.zoo, items)
         finally:
             with self._guard:
                 self._current = None

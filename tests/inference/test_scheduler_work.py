@@ -95,6 +95,19 @@ def test_a_backlog_is_served_model_by_model_each_model_loaded_once(zoo):
     assert not EnrichmentResult.objects.exclude(error="").exists()
 
 
+def test_crops_of_several_batches_share_one_batched_pass(zoo, settings):
+    settings.ZOO_PREDICT_BATCH = 8
+    for _ in range(3):
+        submit(DOG, DOG | {"bbox": [300, 300, 380, 400]})
+
+    scheduler(zoo).drain()
+
+    # Six dog crops of three batches, one pass; the frames of the all-frames models too.
+    assert ("pet-classifier", 6) in zoo.loader.passes
+    assert ("depth-anything-v2-small", 3) in zoo.loader.passes
+    assert EnrichmentResult.objects.filter(model_name="pet-classifier", error="").count() == 6
+
+
 def test_in_arrival_order_each_batch_loads_its_big_models_again(zoo):
     for _ in range(3):
         submit(PERSON, CAR)
