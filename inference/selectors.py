@@ -178,16 +178,16 @@ def batch_document(batch: EnrichmentBatch) -> dict[str, object]:
 
 def wait_for(read: Callable[[], T | None], timeout_s: float) -> T | None:
     """Read the database until ``read()`` gives something, or None after ``timeout_s``
-    (polling at 20 ms, slowing to 250 ms: a fast answer is seen at once, a slow one
-    costs few queries)."""
+    (polling at 10 ms, slowing to 100 ms: an answer is seen within 100 ms of being
+    stored, at one primary-key query per poll)."""
     deadline = time.monotonic() + timeout_s
-    delay = 0.02
+    delay = 0.01
     while True:
         value = read()
         if value is not None or time.monotonic() >= deadline:
             return value
-        time.sleep(delay)
-        delay = min(delay * 1.5, 0.25)
+        time.sleep(min(delay, max(deadline - time.monotonic(), 0.0)))
+        delay = min(delay * 1.5, 0.1)
 
 
 def inference_finished(request_id: uuid.UUID | str) -> InferenceRequest | None:
