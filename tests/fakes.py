@@ -32,6 +32,7 @@ class FakeModel(LoadedModel):
         return self.size_mb * MB
 
     def predict(self, image: Any, **options: Any) -> dict[str, Any]:
+        _pause(self.loader.slow_predict.get(self.spec.name, 0.0))
         self.calls += 1
         fault = self.loader.run_faults.get(self.spec.name)
         if fault is not None:
@@ -66,9 +67,9 @@ def _pause(seconds: float) -> None:
 
 class FakeLoader:
     """Counts loads; ``sizes`` sets a model's measured MB (default 1), ``failures`` makes a
-    load raise, ``gate`` holds loads until released, ``slow`` and ``slow_close`` make a
-    model's load or close take that many seconds (in short Python steps, so a time limit
-    can interrupt them),
+    load raise, ``gate`` holds loads until released, ``slow``, ``slow_close`` and
+    ``slow_predict`` make a model's load, close or predict take that many seconds (in
+    short Python steps, so a time limit can interrupt them),
     ``run_faults`` makes predict raise, ``detections`` scripts what a detector finds;
     ``calls`` records every predict."""
 
@@ -84,6 +85,7 @@ class FakeLoader:
         self.gate: threading.Event | None = None
         self.slow: dict[str, float] = {}
         self.slow_close: dict[str, float] = {}
+        self.slow_predict: dict[str, float] = {}
         self.started = threading.Event()
         self._lock = threading.Lock()
         self.in_flight = 0

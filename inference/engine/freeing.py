@@ -15,7 +15,9 @@ from __future__ import annotations
 
 import logging
 import threading
-from typing import NamedTuple
+from collections.abc import Callable
+from contextlib import AbstractContextManager, nullcontext
+from typing import Any, NamedTuple
 
 from inference.engine import records
 from inference.engine.devices import DeviceBackend
@@ -39,8 +41,14 @@ class Freer:
     """Frees taken residents for a manager, under its lock and on its books."""
 
     def __init__(
-        self, backend: DeviceBackend, sink: StateSink, books: Books, lock: threading.Condition
+        self,
+        backend: DeviceBackend,
+        sink: StateSink,
+        books: Books,
+        lock: threading.Condition,
+        critical: Callable[[], AbstractContextManager[Any]] = nullcontext,
     ):
+        self._critical = critical
         self._backend = backend
         self._sink = sink
         self._books = books
@@ -121,7 +129,8 @@ class Freer:
             return None
         failure: BaseException | None = None
         try:
-            model.close()
+            with self._critical():
+                model.close()
         except BaseException as exc:
             try:
                 model.close()

@@ -14,6 +14,7 @@ from __future__ import annotations
 import logging
 import threading
 from collections.abc import Callable
+from contextlib import AbstractContextManager, nullcontext
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
 from typing import Any, NoReturn
@@ -53,11 +54,13 @@ class Loading:
         freer: Freer,
         loader: Callable[[ModelSpec, str], LoadedModel],
         clock: Callable[[], float],
+        critical: Callable[[], AbstractContextManager[Any]] = nullcontext,
     ):
         self.backend = backend
         self._sink = sink
         self._books = books
         self._lock = lock
+        self._critical = critical
         self._freer = freer
         self._loader = loader
         self._clock = clock
@@ -127,10 +130,12 @@ class Loading:
         """Call the loader and measure what the model took (MB); the device takes it last."""
         spec = resident.spec
         if resident.on_cpu:
-            resident.model = self._loader(spec, "cpu")
+            with self._critical():
+                resident.model = self._loader(spec, "cpu")
             return ceil_mb(resident.model.tensor_bytes())
         mark = self.backend.memory_mark()
-        resident.model = self._loader(spec, self.backend.torch_device)
+        with self._critical():
+            resident.model = self._loader(spec, self.backend.torch_device)
         measured = self.backend.measure(resident.model, mark)
         held = max(need, measured)
         self._grow(resident, held, settings, attempt)

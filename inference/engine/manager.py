@@ -48,6 +48,7 @@ import logging
 import threading
 import time
 from collections.abc import Callable
+from contextlib import AbstractContextManager, nullcontext
 from datetime import UTC, datetime
 from typing import Any, NamedTuple, Protocol
 
@@ -131,7 +132,9 @@ class ModelManager:
         on_inference: InferenceHook | None = None,
         on_load: LoadHook | None = None,
         clock: Callable[[], float] = time.monotonic,
+        critical: Callable[[], AbstractContextManager[Any]] = nullcontext,
     ):
+        """``critical`` wraps what a time limit must not cut: a loader's call, a close."""
         if loader is None:
             from inference.engine.loaders import load_model
 
@@ -145,7 +148,7 @@ class ModelManager:
         self._lock = threading.Condition()
         self._load_slot = threading.Lock()
         self._books = Books()
-        self._freer = Freer(backend, sink, self._books, self._lock)
+        self._freer = Freer(backend, sink, self._books, self._lock, critical)
         self._loading = Loading(
             backend,
             sink=sink,
@@ -154,6 +157,7 @@ class ModelManager:
             freer=self._freer,
             loader=loader,
             clock=clock,
+            critical=critical,
         )
 
     # --- acquiring and releasing -----------------------------------------------------
@@ -325,10 +329,10 @@ class ModelManager:
             self._books.take(resident)
 
     def _run(self, lease: Lease, image: ImageLike, options: dict[str, Any]) -> dict[str, Any]:
-        return self._run_many(lease, [image], options, one=True)[0]
+        return self._run_many(lease, [image], options)[0]
 
     def _run_many(
-        self, lease: Lease, images: list[ImageLike], options: dict[str, Any], *, one: bool = False
+        self, lease: Lease, images: list[ImageLike], options: dict[str, Any]
     ) -> list[dict[str, Any]]:
         """The model on the images (one batched call); each image is recorded as one
         inference taking its share of the call's time, the first one cold if the lease
@@ -336,11 +340,7 @@ class ModelManager:
         resident = lease._resident
         start = self._clock()
         try:
-            model = lease.model
-            results = (
-                [model.predict(images[0], **options)] if one
-                else model.predict_many(images, **options)
-            )  # fmt: skip
+            results = lease.model.predict_many(images, **options)
         except Exception as exc:
             if self.backend.is_out_of_memory(exc):
                 self._fault(resident, f"Out of memory while running {resident.spec.name}: {exc}")

@@ -34,6 +34,7 @@ from inference.engine.devices import DeviceBackend, backend_for
 from inference.engine.loaders.base import ImageLike
 from inference.engine.manager import InferenceHook, Lease, Loaderfn, LoadHook, ModelManager
 from inference.engine.specs import ModelSpec
+from inference.runtime import interrupts
 from inference.runtime.specs import SpecSource
 from inference.runtime.state import DatabaseStateSink
 
@@ -120,6 +121,7 @@ class ModelZoo:
                 loader=loader,
                 on_inference=on_inference,
                 on_load=on_load,
+                critical=interrupts.critical,
             )
             return self._manager
 

@@ -5,10 +5,12 @@ Celery messages only wake it; it also looks every ``ZOO_SCHEDULER_POLL_S`` on it
 a lost message delays work by at most that. Each unit of work (an item, or up to
 ``GROUP_ITEMS`` batch items of one model served together) runs under the worker's time
 limit (``ZOO_TASK_SOFT_TIME_LIMIT_S``), enforced the way Celery enforces it on a task: a
-watchdog raises ``SoftTimeLimitExceeded`` inside the scheduler's thread (the item ends
-with the reason; the manager keeps its books true whatever step it interrupts), and a
-minute later, if the item still runs (stuck in native code), ends the process, whose
-parent starts a fresh one that queues the item again.
+watchdog raises ``SoftTimeLimitExceeded`` inside the scheduler's thread (the work ends
+with the reason; the manager keeps its books true whatever step it interrupts), but
+never inside a critical section (a loader's call, a model's close:
+``inference.runtime.interrupts``): it waits for the section to end. A minute past the
+limit, if the work still runs (stuck in native code or a section), it ends the
+process, whose parent starts a fresh one that queues the work again.
 """
 
 from __future__ import annotations
@@ -25,6 +27,7 @@ from django.db import close_old_connections, connection
 
 from inference import run
 from inference.models import WorkItem
+from inference.runtime import interrupts
 from inference.runtime.zoo import ModelZoo
 
 logger = logging.getLogger(__name__)
@@ -145,10 +148,14 @@ class Scheduler:
                     continue
                 item_id, started, interrupted = current
                 running_s = time.monotonic() - started
-                if not interrupted and running_s >= self.soft_limit_s:
+                if running_s >= self.soft_limit_s + self.hard_grace_s:
+                    logger.critical("Item %s is stuck past the hard limit: exiting", item_id)
+                    os._exit(EXIT_STUCK)
+                if (
+                    not interrupted
+                    and running_s >= self.soft_limit_s
+                    and not interrupts.in_critical(target)
+                ):
                     logger.warning("Item %s passed the %s s time limit", item_id, self.soft_limit_s)
                     self._current = (item_id, started, True)
                     _interrupt(target)
-                elif running_s >= self.soft_limit_s + self.hard_grace_s:
-                    logger.critical("Item %s is stuck past the hard limit: exiting", item_id)
-                    os._exit(EXIT_STUCK)

@@ -15,7 +15,6 @@ import pytest
 from django.utils import timezone
 from PIL import Image
 
-from fleet.models import ModelEvent
 from inference import run, selectors, services
 from inference.models import EnrichmentBatch, EnrichmentResult, InferenceRequest, WorkItem
 from inference.runtime.zoo import ModelZoo
@@ -192,20 +191,21 @@ def test_an_inference_on_a_loaded_model_does_not_wait_for_the_scheduler(zoo):
     assert WorkItem.objects.get(request=loaded).status == "done"
 
 
-def test_a_time_limit_inside_a_load_ends_the_item_and_leaves_the_books_true(zoo):
-    zoo.loader.slow["vehicle-segment-classification"] = 5.0
+def test_a_time_limit_waits_for_a_load_then_ends_the_item_with_the_books_true(zoo):
+    zoo.loader.slow["vehicle-segment-classification"] = 2.0
+    zoo.loader.slow_predict["vehicle-segment-classification"] = 5.0
     batch = submit(CAR)
     served_by_the_thread(scheduler(zoo, soft_limit_s=0.5), batch)
 
     stopped = EnrichmentResult.objects.get(batch=batch, model_name="vehicle-segment-classification")
     assert "time limit" in stopped.error
-    assert "vehicle-segment-classification" not in zoo.manager.snapshot()
+    # The loader's call is a critical section: the limit waited for it to end, whole.
+    assert zoo.loader.in_flight == 0 and "vehicle-segment-classification" in zoo.loader.loads
     held = sum(view.held_mb for view in zoo.manager.snapshot().values())
     assert zoo.manager.held_mb() == held  # no phantom memory
+    assert all(view.leases == 0 for view in zoo.manager.snapshot().values())
     with zoo.load_sync("pet-classifier") as lease:  # the next load works
         assert lease.cold
-    kinds = ModelEvent.objects.filter(model__name="vehicle-segment-classification")
-    assert not kinds.filter(kind="load").exists()
 
 
 def test_a_time_limit_inside_an_eviction_leaves_the_books_true(zoo):
@@ -215,11 +215,12 @@ def test_a_time_limit_inside_an_eviction_leaves_the_books_true(zoo):
     batch = submit(DOG)  # its models need the room: the big one is evicted, slowly
     served_by_the_thread(scheduler(zoo, soft_limit_s=0.5), batch)
 
+    # A close is a critical section: the limit waited for it; the memory came back whole.
     views = zoo.manager.snapshot()
+    assert "vehicle-segment-classification" in zoo.loader.closed
+    assert "vehicle-segment-classification" not in views
     assert zoo.manager.held_mb() == sum(view.held_mb for view in views.values())
     assert zoo.manager.held_mb() <= 1650
-    stopped = EnrichmentResult.objects.filter(batch=batch, error__contains="time limit")
-    assert stopped.exists()
     with zoo.load_sync("pet-classifier"):  # the next load works
         pass
     assert "pet-classifier" in zoo.manager.snapshot()
