@@ -64,7 +64,7 @@ from dataclasses import asdict, dataclass
 from pathlib import Path
 from typing import Any
 
-from bench.backlog_report import goals, infer_figures, markdown, percentiles, ratios
+from bench.backlog_report import busy_seconds, goals, infer_figures, markdown, percentiles, ratios
 from bench.support import finish, fresh_postgres
 
 ROOT = Path(__file__).resolve().parent.parent
@@ -205,7 +205,7 @@ class PathRun:
     models_used: int
     load_seconds: float
     predict_seconds: float  # the results' predict durations added up
-    item_seconds: float  # the batch items' running times added up (loads and predicts in them)
+    item_seconds: float  # time the worker spent serving batch items (overlaps counted once)
     result_errors: int  # results that are {"error": ...}: a model that could not run
     messages_left: int  # still queued at the end: messages only wake, so about 0
     submit_seconds: float  # posting every batch
@@ -419,7 +419,7 @@ def _figures(path: str, ids: Sequence[uuid.UUID], submit_seconds: float, left: i
         models_used=results.values("model_name").distinct().count(),
         load_seconds=round(sum(d or 0.0 for _, d in loaded), 1),
         predict_seconds=round(sum(d or 0.0 for d in predicts), 1),
-        item_seconds=round(sum((e - s).total_seconds() for s, e in ran if s and e), 1),
+        item_seconds=round(busy_seconds([(s, e) for s, e in ran if s and e]), 1),
         result_errors=results.exclude(error="").count(),
         messages_left=left,
         submit_seconds=round(submit_seconds, 1),

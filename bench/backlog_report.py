@@ -17,6 +17,19 @@ LABEL = {"loads": "loads", "batches_per_minute": "batches/min", "max": "wait max
 INFER_GOAL = 2.0  # response p95 ≤ this × predict p95
 
 
+def busy_seconds(spans: Sequence[tuple[Any, Any]]) -> float:
+    """Seconds covered by the union of (start, end) spans: items served together overlap."""
+    total, reach = 0.0, None
+    for start, end in sorted(spans):
+        if reach is None or start > reach:
+            total += (end - start).total_seconds()
+            reach = end
+        elif end > reach:
+            total += (end - reach).total_seconds()
+            reach = end
+    return total
+
+
 def nearest_rank(values: Sequence[float], percent: float) -> float:
     """The smallest value with at least ``percent``% of ``values`` at or below it."""
     ordered = sorted(values)
@@ -135,9 +148,10 @@ def markdown(result: dict[str, Any]) -> str:
         "Wait: from a batch's POST (created_at) to done (finished_at), nearest-rank, over the "
         "batches done; every batch is queued at once, so the wait is mostly the backlog ahead "
         "of it. Total: first batch created to last batch done. Load time: the loads' "
-        "durations; predict time: the results'; in items: the batch items' running times, "
-        "both of them included, all added up. Left queued: messages still in the device's "
-        "queue then (they only wake the scheduler: about 0).",
+        "durations; predict time: the results'; in items: the time the worker spent serving "
+        "batch items, loads and predicts included (items served together counted once). "
+        "Left queued: messages still in the device's queue then (they only wake the "
+        "scheduler: about 0).",
     ]
     return "\n".join(lines)
 
