@@ -102,6 +102,7 @@ def model_warm(*, model_name: str, zoo: ModelZoo | None = None) -> dict[str, Any
     zoo = zoo or model_zoo
     loads = {"kind": WorkKind.LOAD, "model_name": model_name, "device": zoo.device}
     item_take(zoo, **loads)
+    error = ""
     try:
         with zoo.load_sync(model_name) as lease:
             return {"model": model_name, "device": lease.device, "cold": lease.cold}
@@ -110,7 +111,9 @@ def model_warm(*, model_name: str, zoo: ModelZoo | None = None) -> dict[str, Any
         logger.warning("load %s: %s", model_name, error)
         return {"model": model_name, "error": error}
     finally:
-        items_done(**loads, status=WorkStatus.RUNNING, worker=zoo.worker)
+        WorkItem.objects.filter(**loads, status=WorkStatus.RUNNING, worker=zoo.worker).update(
+            status=WorkStatus.DONE, error=error, finished_at=timezone.now()
+        )
 
 
 def model_release(*, model_name: str, wait_s: float, zoo: ModelZoo | None = None) -> dict[str, Any]:

@@ -33,6 +33,9 @@ from inference.runtime.zoo import ModelZoo
 logger = logging.getLogger(__name__)
 
 HARD_GRACE_S = 60.0  # after the soft limit, as for Celery's hard limit
+# An interrupt can be lost (raised inside a destructor, which Python ignores): while the
+# work still runs, it is raised again this often until the hard limit.
+AGAIN_S = 5.0
 EXIT_STUCK = 70
 
 
@@ -69,7 +72,7 @@ class Scheduler:
         self._wake = threading.Event()
         self._stop = threading.Event()
         self._guard = threading.Lock()
-        self._current: tuple[int, float, bool] | None = None  # item, started, interrupted
+        self._current: tuple[int, float, float] | None = None  # item, started, interrupted at
         self._thread = threading.Thread(target=self._run, name="zoo-scheduler", daemon=True)
         self._watchdog = threading.Thread(target=self._watch, name="zoo-watchdog", daemon=True)
 
@@ -128,7 +131,7 @@ class Scheduler:
 
     def _serve(self, items: list[WorkItem]) -> None:
         with self._guard:
-            self._current = (items[0].pk, time.monotonic(), False)
+            self._current = (items[0].pk, time.monotonic(), 0.0)
         try:
             run.items_serve(self.zoo, items)
         finally:
@@ -146,16 +149,16 @@ class Scheduler:
                 current = self._current
                 if current is None or target is None:
                     continue
-                item_id, started, interrupted = current
-                running_s = time.monotonic() - started
-                if running_s >= self.soft_limit_s + self.hard_grace_s:
+                item_id, started, interrupted_at = current
+                now = time.monotonic()
+                if now - started >= self.soft_limit_s + self.hard_grace_s:
                     logger.critical("Item %s is stuck past the hard limit: exiting", item_id)
                     os._exit(EXIT_STUCK)
                 if (
-                    not interrupted
-                    and running_s >= self.soft_limit_s
+                    now - started >= self.soft_limit_s
+                    and now - interrupted_at >= AGAIN_S
                     and not interrupts.in_critical(target)
                 ):
                     logger.warning("Item %s passed the %s s time limit", item_id, self.soft_limit_s)
-                    self._current = (item_id, started, True)
+                    self._current = (item_id, started, now)
                     _interrupt(target)
