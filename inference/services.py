@@ -138,6 +138,14 @@ def work_sweep() -> int:
     for batch_id in never_sent.values_list("pk", flat=True)[:100]:
         with transaction.atomic():
             moved += batch_dispatch(batch_id=batch_id)
+    # Sent as a message alone, before work items existed (an upgrade): dispatched again.
+    itemless = (
+        EnrichmentBatch.objects.filter(status__in=selectors.UNFINISHED)
+        .exclude(dispatched_at=None).exclude(items__status__in=selectors.UNFINISHED)
+    )  # fmt: skip
+    for batch_id, sent_at in itemless.values_list("pk", "dispatched_at")[:100]:
+        with transaction.atomic():
+            moved += batch_dispatch(batch_id=batch_id, previous=sent_at)
     orphans = selectors.orphaned_items().select_related("batch")[:500]
     batches = {item.batch_id: item.batch for item in orphans if item.batch_id}
     for batch_id, batch in batches.items():

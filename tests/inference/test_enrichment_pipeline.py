@@ -140,15 +140,21 @@ def test_a_batch_a_live_worker_is_running_is_not_taken(zoo):
     assert zoo.loader.loads == []
 
 
-def test_a_batch_whose_worker_died_is_taken_over(zoo):
-    batch = submit(DOG)
+def running_on_a_dead_worker(batch: EnrichmentBatch, device: str) -> Device:
+    """The batch as a worker elsewhere left it when it died mid-run (one attempt)."""
     dead = Device.objects.create(
-        host="elsewhere", name="cuda:1", kind="cuda", total_memory_mb=1, budget_mb=1,
+        host="elsewhere", name=device, kind="cuda", total_memory_mb=1, budget_mb=1,
         worker="w@elsewhere", heartbeat_at=timezone.now() - timedelta(minutes=5),
     )  # fmt: skip
     EnrichmentBatch.objects.filter(pk=batch.pk).update(
         status=WorkStatus.RUNNING, device=dead, worker="w@elsewhere", attempts=1
     )
+    return dead
+
+
+def test_a_batch_whose_worker_died_is_taken_over(zoo):
+    batch = submit(DOG)
+    running_on_a_dead_worker(batch, "cuda:1")
 
     assert run.batch_run(batch_id=batch.pk, zoo=zoo) == WorkStatus.DONE
     assert EnrichmentBatch.objects.get(pk=batch.pk).attempts == 2
@@ -193,13 +199,7 @@ def test_a_batch_waiting_on_a_live_worker_is_never_sent_again(zoo, sent):
 
 def test_the_work_of_a_dead_worker_moves_to_a_live_one(zoo, sent):
     batch = submit(DOG)
-    dead = Device.objects.create(
-        host="elsewhere", name="cuda:2", kind="cuda", total_memory_mb=1, budget_mb=1,
-        worker="w@elsewhere", heartbeat_at=timezone.now() - timedelta(minutes=5),
-    )  # fmt: skip
-    EnrichmentBatch.objects.filter(pk=batch.pk).update(
-        status=WorkStatus.RUNNING, device=dead, worker="w@elsewhere", attempts=1
-    )
+    dead = running_on_a_dead_worker(batch, "cuda:2")
     WorkItem.objects.filter(batch=batch).update(device=dead, status=WorkStatus.RUNNING)
 
     assert services.work_sweep() == 1
@@ -210,6 +210,16 @@ def test_the_work_of_a_dead_worker_moves_to_a_live_one(zoo, sent):
     assert services.work_sweep() == 0  # moved once
     assert run.batch_run(batch_id=batch.pk, zoo=zoo) == WorkStatus.DONE
     assert EnrichmentBatch.objects.get(pk=batch.pk).attempts == 2
+
+
+def test_a_batch_sent_before_work_items_existed_gets_them_from_the_sweep(zoo, sent):
+    batch = submit(DOG)
+    WorkItem.objects.filter(batch=batch).delete()  # as an upgrade finds a waiting batch
+
+    assert services.work_sweep() == 1
+
+    assert WorkItem.objects.filter(batch=batch, device=zoo.device).count() == 3
+    assert services.work_sweep() == 0
 
 
 def test_a_batch_no_worker_was_alive_to_take_is_dispatched_by_the_first_sweep(zoo, sent):
