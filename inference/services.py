@@ -20,6 +20,8 @@ from typing import Any
 
 from django.conf import settings
 from django.db import transaction
+from django.db.models import Value
+from django.db.models.functions import Coalesce
 from django.utils import timezone
 
 from core.errors import Conflict, NotFound, ServiceError, Unavailable
@@ -115,11 +117,15 @@ def batch_dispatch(*, batch_id: uuid.UUID, previous: Any = None) -> bool:
         return False
     device = chosen.device
     moved = work.items_move(to=device.pk, batch_id=batch_id)
-    if not moved and not work.batch_items_create(batch_id=batch_id, device_id=device.pk):
-        EnrichmentBatch.objects.filter(pk=batch_id).update(  # no model is triggered
-            status=WorkStatus.DONE, started_at=timezone.now(), finished_at=timezone.now()
-        )
-        return True
+    if not moved:
+        work.batch_items_create(batch_id=batch_id, device_id=device.pk)
+        if not selectors.batch_unfinished(batch_id):  # no model triggered, or all served
+            now = timezone.now()
+            EnrichmentBatch.objects.filter(pk=batch_id).update(
+                status=WorkStatus.DONE, started_at=Coalesce("started_at", Value(now)),
+                finished_at=now,
+            )  # fmt: skip
+            return True
     queue = selectors.queue_for(device.host, device.name)
     transaction.on_commit(lambda: enrich_batch_task.apply_async(args=[str(batch_id)], queue=queue))
     logger.info("Batch %s → %s (%d of its models there, %d items waiting)", batch_id, queue,

@@ -222,6 +222,18 @@ def test_a_batch_sent_before_work_items_existed_gets_them_from_the_sweep(zoo, se
     assert services.work_sweep() == 0
 
 
+def test_a_batch_left_open_with_all_its_work_done_is_closed_not_sent_again(zoo, sent):
+    batch = submit(DOG)
+    WorkItem.objects.filter(batch=batch).update(status=WorkStatus.DONE)
+    EnrichmentBatch.objects.filter(pk=batch.pk).update(status=WorkStatus.RUNNING)
+
+    services.work_sweep()
+
+    assert EnrichmentBatch.objects.get(pk=batch.pk).status == "done"
+    assert len(sent) == 1  # its first message only
+    assert services.work_sweep() == 0
+
+
 def test_a_batch_no_worker_was_alive_to_take_is_dispatched_by_the_first_sweep(zoo, sent):
     Device.objects.filter(pk=zoo.device.pk).update(heartbeat_at=timezone.now() - timedelta(hours=1))
     batch = submit(DOG)
