@@ -261,16 +261,18 @@ def pending_by_model(device_id: int) -> list[Pending]:
     ]
 
 
-def first_ready(device_id: int, model_name: str | None = None) -> WorkItem | None:
-    """The ready item to serve first: of ``model_name`` (highest priority, then oldest,
-    then in plan order), or of any model in arrival order when None."""
-    items = ready_items(device_id)
-    if model_name is None:
-        return items.order_by("created_at", "position", "id").first()
+def first_ready(device_id: int) -> WorkItem | None:
+    """The ready item of any model that arrived first (a batch's items in plan order)."""
+    return ready_items(device_id).order_by("created_at", "position", "id").first()
+
+
+def ready_of(device_id: int, model_name: str) -> QuerySet[WorkItem]:
+    """The ready items of one model, in serving order: highest priority, then oldest,
+    then in plan order."""
     return (
-        items.filter(model_name=model_name)
+        ready_items(device_id)
+        .filter(model_name=model_name)
         .order_by("-priority", "created_at", "position", "id")
-        .first()
     )
 
 

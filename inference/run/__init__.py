@@ -3,7 +3,7 @@ device (batches model by model, task inferences, loads), storing each result onc
 
 from __future__ import annotations
 
-from inference.run.batches import batch_claim, batch_item_run, batch_items_run, batch_run
+from inference.run.batches import batch_claim, batch_items_run, batch_run
 from inference.run.items import (
     BY_ARRIVAL,
     BY_MODEL,
@@ -12,7 +12,6 @@ from inference.run.items import (
     group_claim,
     inference_serve,
     item_claim,
-    item_serve,
     items_recover,
     items_serve,
     load_serve,
@@ -26,7 +25,6 @@ __all__ = [
     "BY_MODEL",
     "ORDERS",
     "batch_claim",
-    "batch_item_run",
     "batch_items_run",
     "batch_run",
     "batch_serve",
@@ -34,7 +32,6 @@ __all__ = [
     "inference_run",
     "inference_serve",
     "item_claim",
-    "item_serve",
     "items_recover",
     "items_serve",
     "load_serve",

@@ -231,17 +231,12 @@ def batch_run(*, batch_id: uuid.UUID | str, zoo: ModelZoo | None = None) -> str:
             status=WorkStatus.RUNNING, worker=zoo.worker, device=zoo.device,
             started_at=timezone.now(),
         )  # fmt: skip
-        batch_item_run(zoo, item)
+        batch_items_run(zoo, [item])
     status = EnrichmentBatch.objects.filter(pk=batch_id).values_list("status", flat=True)
     return status.first() or "missing"
 
 
 Row = tuple[Target, dict[str, Any] | None, str, float | None]
-
-
-def batch_item_run(zoo: ModelZoo, item: WorkItem) -> None:
-    """Serve one batch item this process claimed (see ``batch_items_run``)."""
-    batch_items_run(zoo, [item])
 
 
 def batch_items_run(zoo: ModelZoo, items: list[WorkItem]) -> None:

@@ -1,7 +1,7 @@
 """Serving the work items waiting on this worker's device, model by model.
 
 The device's scheduler (``inference.worker.scheduler``) asks ``round_next`` which items
-to serve next and hands each to ``item_serve``; a Celery message only wakes it. A task
+to serve next and hands them to ``items_serve``; a Celery message only wakes it. A task
 inference or a load whose model is already resident does not wait for the scheduler:
 the message's own thread serves it at once (``inference_serve``, ``load_serve``),
 beside whatever the scheduler runs (the manager allows concurrent leases).
@@ -59,9 +59,8 @@ def round_next(zoo: ModelZoo, *, order: str, max_wait_s: float) -> list[int]:
     )
     if model is None:
         return []
-    items = selectors.ready_items(device_id).filter(model_name=model)
-    ordered = items.order_by("-priority", "created_at", "position", "id")
-    return list(ordered.values_list("pk", flat=True)[:ROUND_ITEMS])
+    ready = selectors.ready_of(device_id, model)
+    return list(ready.values_list("pk", flat=True)[:ROUND_ITEMS])
 
 
 def preempted(zoo: ModelZoo, item: WorkItem) -> bool:
@@ -95,11 +94,6 @@ def group_claim(zoo: ModelZoo, ids: list[int]) -> tuple[list[WorkItem], list[int
             if alone:
                 break
     return group, rest
-
-
-def item_serve(zoo: ModelZoo, item: WorkItem) -> None:
-    """Serve one item this worker claimed (see ``items_serve``)."""
-    items_serve(zoo, [item])
 
 
 def items_serve(zoo: ModelZoo, items: list[WorkItem]) -> None:

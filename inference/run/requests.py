@@ -41,9 +41,10 @@ def item_take(zoo: ModelZoo, **where: Any) -> bool:
     )
 
 
-def items_done(**where: Any) -> None:
+def items_done(*, error: str = "", **where: Any) -> None:
+    """The items chosen by ``where`` are done (those failed stay failed)."""
     WorkItem.objects.filter(**where).exclude(status=WorkStatus.FAILED).update(
-        status=WorkStatus.DONE, finished_at=timezone.now()
+        status=WorkStatus.DONE, error=error, finished_at=timezone.now()
     )
 
 
@@ -111,9 +112,7 @@ def model_warm(*, model_name: str, zoo: ModelZoo | None = None) -> dict[str, Any
         logger.warning("load %s: %s", model_name, error)
         return {"model": model_name, "error": error}
     finally:
-        WorkItem.objects.filter(**loads, status=WorkStatus.RUNNING, worker=zoo.worker).update(
-            status=WorkStatus.DONE, error=error, finished_at=timezone.now()
-        )
+        items_done(**loads, status=WorkStatus.RUNNING, worker=zoo.worker, error=error)
 
 
 def model_release(*, model_name: str, wait_s: float, zoo: ModelZoo | None = None) -> dict[str, Any]:

@@ -23,14 +23,20 @@ COCO_KEYPOINTS = [
 ]  # fmt: skip
 
 
-class ImageClassifier(TransformersModel):
-    """Softmax over the checkpoint's own labels (``config.id2label``)."""
+class BatchedImageModel(TransformersModel):
+    """A model whose processor stacks images: one image is a batch of one, and
+    ``run_many`` answers every image in one forward pass."""
 
-    auto_class = "AutoModelForImageClassification"
     processor_class = "AutoImageProcessor"
 
     def run(self, image: ImageLike, options: dict[str, Any]) -> dict[str, Any]:
         return self.run_many([image], options)[0]
+
+
+class ImageClassifier(BatchedImageModel):
+    """Softmax over the checkpoint's own labels (``config.id2label``)."""
+
+    auto_class = "AutoModelForImageClassification"
 
     def run_many(self, images: list[ImageLike], options: dict[str, Any]) -> list[dict[str, Any]]:
         pictures = [as_pil(image) for image in images]
@@ -40,14 +46,10 @@ class ImageClassifier(TransformersModel):
         return [top_k(row, labels, k) for row in probabilities]
 
 
-class SemanticSegmenter(TransformersModel):
+class SemanticSegmenter(BatchedImageModel):
     """Per-pixel classes; answers the share of the image each class covers."""
 
     auto_class = "AutoModelForSemanticSegmentation"
-    processor_class = "AutoImageProcessor"
-
-    def run(self, image: ImageLike, options: dict[str, Any]) -> dict[str, Any]:
-        return self.run_many([image], options)[0]
 
     def run_many(self, images: list[ImageLike], options: dict[str, Any]) -> list[dict[str, Any]]:
         pictures = [as_pil(image) for image in images]
@@ -73,14 +75,10 @@ def _class_shares(segmentation: Any, labels: list[str]) -> dict[str, Any]:
     }
 
 
-class DepthEstimator(TransformersModel):
+class DepthEstimator(BatchedImageModel):
     """Monocular depth; answers statistics of the depth map at the image's size."""
 
     auto_class = "AutoModelForDepthEstimation"
-    processor_class = "AutoImageProcessor"
-
-    def run(self, image: ImageLike, options: dict[str, Any]) -> dict[str, Any]:
-        return self.run_many([image], options)[0]
 
     def run_many(self, images: list[ImageLike], options: dict[str, Any]) -> list[dict[str, Any]]:
         # The processor keeps each image's aspect ratio: only same-sized images stack.
