@@ -119,6 +119,10 @@ recorder: LatencyRecorder | None = None
 def start_serving(device: str, *, total_memory_mb: int | None = None) -> None:
     """In the worker's child process: claim the device, reset its state, heartbeat."""
     global _heartbeat, _scheduler, recorder
+    # Collect what the parent left behind before this process opens a connection or a
+    # thread: finalising a stale inherited socket later would close whatever file
+    # descriptor now has its number (a new database connection of another thread).
+    gc.collect()
     recorder = LatencyRecorder(interval=settings.ZOO_LATENCY_FLUSH_INTERVAL_S)
     model_zoo.configure(
         device,
@@ -141,7 +145,6 @@ def start_serving(device: str, *, total_memory_mb: int | None = None) -> None:
     _heartbeat.start()
     # What start-up made (Django, the model libraries: ~500 k objects) lives as long as
     # the process: keep it out of every later collection, which then scans only new work.
-    gc.collect()
     gc.freeze()
     requeued = run.items_recover(model_zoo)
     if requeued:
