@@ -492,7 +492,8 @@ def test_a_flood_on_two_workers_is_shared_never_lost_never_run_twice_never_ampli
     assert max(shares.values()) <= 0.65 * 200, shares
     results = EnrichmentResult.objects.filter(batch__in=stored)
     assert results.count() == 200 * 2
-    assert not results.exclude(error="").exists()
+    failed = results.exclude(error="")
+    assert not failed.exists(), list(failed.values_list("model_name", "error")[:5])
     assert len(set(results.values_list("batch_id", "model_name"))) == 200 * 2
     items = WorkItem.objects.filter(batch__in=stored)
     assert items.count() == 200 * 2
