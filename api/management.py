@@ -11,6 +11,7 @@ import json
 from typing import Any
 
 from django.conf import settings
+from django.http import HttpResponse
 from drf_spectacular.utils import OpenApiParameter, extend_schema
 from rest_framework.parsers import JSONParser, MultiPartParser
 from rest_framework.request import Request
@@ -23,6 +24,7 @@ from api.base import (
     ManagementView,
     management_error,
 )
+from api.documents import document_response
 from api.errors import ApiError
 from api.permissions import ReadOnlyPost
 from api.serializers.management import (
@@ -56,8 +58,12 @@ class ConfigView(ManagementView):
             401: DENIED_MANAGEMENT_READ,
         },
     )
-    def get(self, request: Request) -> Response:
-        return Response(ManagementConfigSerializer(fleet_selectors.management_config()).data)
+    def get(self, request: Request) -> HttpResponse:
+        return document_response(
+            request,
+            "models-config",
+            lambda: ManagementConfigSerializer(fleet_selectors.management_config()).data,
+        )
 
 
 class StatusView(ManagementView):
@@ -71,8 +77,12 @@ class StatusView(ManagementView):
             401: DENIED_MANAGEMENT_READ,
         },
     )
-    def get(self, request: Request) -> Response:
-        return Response(ManagementStatusSerializer(fleet_selectors.management_status()).data)
+    def get(self, request: Request) -> HttpResponse:
+        return document_response(
+            request,
+            "models-status",
+            lambda: ManagementStatusSerializer(fleet_selectors.management_status()).data,
+        )
 
 
 class SelectView(ManagementView):

@@ -5,6 +5,7 @@ from __future__ import annotations
 
 from typing import Any
 
+from django.http import HttpResponse
 from drf_spectacular.utils import OpenApiParameter, OpenApiResponse, extend_schema
 from rest_framework import status
 from rest_framework.exceptions import NotFound
@@ -13,6 +14,7 @@ from rest_framework.request import Request
 from rest_framework.response import Response
 
 from api.base import BAD_QUERY, DENIED, NON_EMPTY, ZOO_TAG, ZooView, zoo_error
+from api.documents import document_response
 from api.errors import ApiError
 from api.params import int_param
 from api.serializers.latency import PERCENTILE_NOTE, LatencyHistorySerializer
@@ -40,8 +42,12 @@ class ZooRegistryView(ZooView):
         summary="The Model Zoo registry with every model's status",
         responses={200: ZooRegistrySerializer, 400: BAD_QUERY, 401: DENIED},
     )
-    def get(self, request: Request) -> Response:
-        return Response(ZooRegistrySerializer(fleet_selectors.zoo_snapshot()).data)
+    def get(self, request: Request) -> HttpResponse:
+        return document_response(
+            request,
+            "zoo-models",
+            lambda: ZooRegistrySerializer(fleet_selectors.zoo_snapshot()).data,
+        )
 
 
 class ZooModelDetailView(ZooView):
@@ -70,8 +76,13 @@ class ZooStatusView(ZooView):
         ),
         responses={200: ZooCompactStatusSerializer, 400: BAD_QUERY, 401: DENIED},
     )
-    def get(self, request: Request) -> Response:
-        return Response(ZooCompactStatusSerializer(fleet_selectors.zoo_compact_status()).data)
+    def get(self, request: Request) -> HttpResponse:
+        return document_response(
+            request,
+            "zoo-status",
+            lambda: ZooCompactStatusSerializer(fleet_selectors.zoo_compact_status()).data,
+            now_field="timestamp",
+        )
 
 
 class EventCursor(CursorPagination):

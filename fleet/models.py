@@ -168,6 +168,25 @@ class EventTally(models.Model):
         return f"{self.model_name} {self.kind}/{self.cause}: {self.count}"
 
 
+class StatusVersion(models.Model):
+    """One row whose ``version`` changes in the same transaction as every write to the
+    tables the status documents are built from (the catalog's models, tasks, options and
+    settings; devices; model states).
+
+    Database triggers keep it (migration ``0002_status_version``), so a bulk update, the
+    admin or a raw statement bumps it as surely as a service does. On PostgreSQL the
+    trigger runs at commit and takes a fresh value of a sequence, so a version never
+    repeats, even after a rollback; on SQLite it takes a random 64-bit value. A web
+    process keeps each status document under the version it was built at
+    (``fleet.snapshots``): a request costs one read of this row.
+    """
+
+    version = models.BigIntegerField(default=0)
+
+    def __str__(self) -> str:
+        return f"status version {self.version}"
+
+
 # The state machine of a model on a device, as the Model Zoo document draws it, plus the
 # refusal at admission (a load refused before it starts goes straight to error) and the
 # unload of a model left in error by a fault. "disabled" is not a row state: it is read

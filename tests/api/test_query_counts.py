@@ -1,4 +1,7 @@
-"""No N+1: the status endpoints run as many SQL queries at 18 models as at 150."""
+"""No N+1: the status endpoints run as many SQL queries at 18 models as at 150.
+
+(The four status documents are built here afresh each time, since every step changes
+the registry; what an unchanged document costs is in ``test_status_snapshots``.)"""
 
 from __future__ import annotations
 
@@ -48,4 +51,4 @@ def test_query_count_does_not_grow_with_the_registry(api, method, url):
     large = _queries(api, method, url)
 
     assert large == small
-    assert small <= 8
+    assert small <= 9

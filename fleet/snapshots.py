@@ -1,0 +1,101 @@
+"""The status read model: each status document is built once per change, not per request.
+
+A document (whatever a caller builds from the selectors: a rendered body, a dict) is
+kept in this process under the status version it was read at
+(``fleet.models.StatusVersion``, which database triggers change in the same transaction
+as any write to the tables behind the documents). Serving it costs one read of that row;
+a version read after a write commits differs from every version read before it, so a
+committed change is never answered with an older document, whichever process wrote it.
+
+Liveness is the one input that changes without a write: a device whose heartbeat is
+older than ``ZOO_WORKER_HEARTBEAT_TIMEOUT_S`` stops counting as holding its models. A
+document therefore also expires when the first live device it saw would go stale.
+"""
+
+from __future__ import annotations
+
+import threading
+from collections.abc import Callable
+from dataclasses import dataclass
+from datetime import datetime, timedelta
+from typing import Generic, TypeVar
+
+from django.conf import settings
+from django.db import connection
+from django.db.models import Min
+from django.utils import timezone
+
+from fleet.models import Device, StatusVersion
+
+T = TypeVar("T")
+# The triggers' name (migration 0002_status_version).
+STATUS_TRIGGER = "fleet_status_bump"
+
+
+def status_version() -> int | None:
+    """The current status version: one statement. ``None`` only while the row is missing
+    (a freshly emptied database); the first write creates it.
+
+    Inside a transaction (a test's, or a caller's ``atomic`` block) the version must
+    also count that transaction's own writes, whose PostgreSQL triggers wait for the
+    commit: switching them to immediate runs the pending ones now.
+    """
+    with connection.cursor() as cursor:
+        if connection.in_atomic_block and connection.vendor == "postgresql":
+            cursor.execute(f"SET CONSTRAINTS {STATUS_TRIGGER} IMMEDIATE")
+            cursor.execute(f"SET CONSTRAINTS {STATUS_TRIGGER} DEFERRED")
+        cursor.execute(f"SELECT version FROM {StatusVersion._meta.db_table} WHERE id = 1")
+        row = cursor.fetchone()
+    return None if row is None else int(row[0])
+
+
+def liveness_horizon() -> datetime:
+    """When the first device now counted live would stop counting, if it heartbeats no
+    more; far in the future when no device is live."""
+    timeout = timedelta(seconds=settings.ZOO_WORKER_HEARTBEAT_TIMEOUT_S)
+    now = timezone.now()
+    oldest = Device.objects.filter(heartbeat_at__gte=now - timeout).aggregate(
+        oldest=Min("heartbeat_at")
+    )["oldest"]
+    return now + timedelta(days=365) if oldest is None else oldest + timeout
+
+
+@dataclass(frozen=True)
+class _Kept(Generic[T]):
+    version: int | None
+    expires_at: datetime
+    value: T
+
+
+class Snapshots:
+    """Documents of one process, each kept under the version it was built at."""
+
+    def __init__(self) -> None:
+        self._kept: dict[str, _Kept[object]] = {}
+        self._lock = threading.Lock()
+
+    def get(self, key: str, build: Callable[[], T]) -> T:
+        """The document ``key`` as of now: kept if nothing it depends on has changed,
+        else built again by ``build`` (outside any lock: two threads may both build)."""
+        version = status_version()
+        kept = self._kept.get(key)
+        if (
+            settings.ZOO_STATUS_SNAPSHOTS
+            and kept is not None
+            and kept.version == version
+            and timezone.now() < kept.expires_at
+        ):
+            return kept.value  # type: ignore[return-value]
+        # The horizon is read before the document, so the document is at least as fresh.
+        expires_at = liveness_horizon()
+        value = build()
+        with self._lock:
+            self._kept[key] = _Kept(version, expires_at, value)
+        return value
+
+    def clear(self) -> None:
+        with self._lock:
+            self._kept.clear()
+
+
+snapshots = Snapshots()
