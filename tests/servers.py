@@ -11,7 +11,7 @@ import sys
 import time
 import urllib.error
 import urllib.request
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from pathlib import Path
 from typing import Any
 
@@ -51,29 +51,32 @@ def test_database_url() -> str:
 
 
 def child_env(**extra: str) -> dict[str, str]:
+    """This process's environment for a child on the test database; ``extra`` wins. A
+    child given its own ``DATABASE_URL`` and ``SECRET_KEY`` needs nothing of this
+    process's Django (which then need not be set up)."""
     env = dict(os.environ)
-    env.update(
-        {
-            "DJANGO_SETTINGS_MODULE": "zoo_project.settings.base",
-            "DATABASE_URL": test_database_url(),
-            "ALLOWED_HOSTS": "127.0.0.1,localhost",
-            "SECRET_KEY": settings.SECRET_KEY,
-        }
-    )
+    env.update({"DJANGO_SETTINGS_MODULE": "zoo_project.settings.base",
+                "ALLOWED_HOSTS": "127.0.0.1,localhost"})  # fmt: skip
+    if "DATABASE_URL" not in extra:
+        env["DATABASE_URL"] = test_database_url()
+    if "SECRET_KEY" not in extra:
+        env["SECRET_KEY"] = settings.SECRET_KEY
     env.update(extra)
     return env
 
 
 @contextlib.contextmanager
-def web_server(*, workers: int = 1, **env: str) -> Iterator[str]:
+def web_server(*, workers: int = 1, root: Path = ROOT, **env: str) -> Iterator[str]:
     """gunicorn serving the app on a free loopback port, configured as ``scripts/run``
-    does (static files collected first); yields its base URL."""
-    _collect_static()
+    does (static files collected first); yields its base URL. ``root``: the source tree
+    it serves (another checkout of the project, such as an older commit's worktree, runs
+    with this interpreter); this one by default."""
+    _collect_static(root, env)
     port = free_port()
     process = subprocess.Popen(
         [sys.executable, "-m", "gunicorn", "--config", "zoo_project/gunicorn.conf.py",
          "--bind", f"127.0.0.1:{port}", "--workers", str(workers)],
-        cwd=ROOT,
+        cwd=root,
         env=child_env(**env),
         stdout=subprocess.DEVNULL,
         stderr=subprocess.PIPE,
@@ -91,20 +94,20 @@ def web_server(*, workers: int = 1, **env: str) -> Iterator[str]:
             process.wait()
 
 
-_static_collected = False
+_static_collected: set[Path] = set()
 
 
-def _collect_static() -> None:
-    """Production settings serve hashed static files: collect them once per session."""
-    global _static_collected
-    if not _static_collected:
+def _collect_static(root: Path, env: dict[str, str]) -> None:
+    """Production settings serve hashed static files: collect them once per session and
+    source tree."""
+    if root not in _static_collected:
         subprocess.run(
             [sys.executable, "manage.py", "collectstatic", "--noinput", "--verbosity", "0"],
-            cwd=ROOT,
-            env=child_env(),
+            cwd=root,
+            env=child_env(**env),
             check=True,
         )
-        _static_collected = True
+        _static_collected.add(root)
 
 
 def _wait_until_up(url: str, process: subprocess.Popen, timeout: float = 60) -> None:
@@ -138,19 +141,26 @@ def http(
 
 
 @contextlib.contextmanager
-def worker_process(device: str, *, total_memory_mb: int = 8192, **env: str) -> Iterator[Any]:
+def worker_process(
+    device: str, *, total_memory_mb: int = 8192, root: Path = ROOT,
+    ready: Callable[[], bool] | None = None, **env: str,
+) -> Iterator[Any]:  # fmt: skip
     """A real ``zoo_worker`` process (Celery, prefork, concurrency 1) serving ``device``.
 
-    Yields the process; waits until its device heartbeats in the test database.
+    Yields the process once ``ready()`` is true: by default, once its device heartbeats
+    in the test database under a new owner. ``root``: the source tree it runs (another
+    checkout runs with this interpreter; give it its own ``DATABASE_URL`` and a
+    ``ready`` that reads that database); this one by default. Its log is
+    ``var/test-worker-<device>[-<root's folder name>].log`` in this tree.
     """
-    from fleet.models import Device
-
-    previous = Device.objects.filter(name=device).values_list("worker", flat=True).first()
-    log = open(ROOT / "var" / f"test-worker-{device.replace(':', '-')}.log", "ab")  # noqa: SIM115
+    started = ready or _heartbeats_anew(device)
+    name = device.replace(":", "-") + ("" if root == ROOT else f"-{root.name}")
+    (ROOT / "var").mkdir(exist_ok=True)
+    log = open(ROOT / "var" / f"test-worker-{name}.log", "ab")  # noqa: SIM115
     process = subprocess.Popen(
         [sys.executable, "manage.py", "zoo_worker", "--device", device,
          "--total-memory-mb", str(total_memory_mb), "--loglevel", "INFO"],
-        cwd=ROOT,
+        cwd=root,
         env=child_env(ZOO_WORKER_HEARTBEAT_INTERVAL_S="1", **env),
         stdout=log,
         stderr=subprocess.STDOUT,
@@ -158,11 +168,7 @@ def worker_process(device: str, *, total_memory_mb: int = 8192, **env: str) -> I
     )  # fmt: skip
     try:
         deadline = time.monotonic() + 90
-        while (
-            not Device.objects.filter(name=device, heartbeat_at__isnull=False)
-            .exclude(worker__in=["", previous or ""])  # a new owner, not the last one
-            .exists()
-        ):
+        while not started():
             if process.poll() is not None:
                 raise RuntimeError(f"worker for {device} exited with {process.returncode}")
             if time.monotonic() > deadline:
@@ -172,6 +178,16 @@ def worker_process(device: str, *, total_memory_mb: int = 8192, **env: str) -> I
     finally:
         stop_process_group(process)
         log.close()
+
+
+def _heartbeats_anew(device: str) -> Callable[[], bool]:
+    """Whether ``device`` heartbeats in the test database under an owner other than the
+    one it has now (a new worker, not the last one)."""
+    from fleet.models import Device
+
+    previous = Device.objects.filter(name=device).values_list("worker", flat=True).first()
+    rows = Device.objects.filter(name=device, heartbeat_at__isnull=False)
+    return rows.exclude(worker__in=["", previous or ""]).exists
 
 
 def stop_process_group(process: subprocess.Popen, *, kill: bool = False) -> None:
