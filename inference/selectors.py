@@ -4,7 +4,6 @@ and what a batch holds."""
 from __future__ import annotations
 
 import re
-import time
 import uuid
 from collections.abc import Callable, Iterable
 from dataclasses import dataclass
@@ -15,6 +14,7 @@ from django.db.models import Count, Exists, Max, Min, OuterRef, Prefetch, Q, Que
 
 from fleet.models import Device, ModelState, ModelStatus
 from fleet.selectors import counted_mb, heartbeat_cutoff, live_devices
+from inference import waiting
 from inference.models import (
     Detection,
     EnrichmentBatch,
@@ -177,17 +177,10 @@ def batch_document(batch: EnrichmentBatch) -> dict[str, object]:
 
 
 def wait_for(read: Callable[[], T | None], timeout_s: float) -> T | None:
-    """Read the database until ``read()`` gives something, or None after ``timeout_s``
-    (polling at 10 ms, slowing to 100 ms: an answer is seen within 100 ms of being
-    stored, at one primary-key query per poll)."""
-    deadline = time.monotonic() + timeout_s
-    delay = 0.01
-    while True:
-        value = read()
-        if value is not None or time.monotonic() >= deadline:
-            return value
-        time.sleep(min(delay, max(deadline - time.monotonic(), 0.0)))
-        delay = min(delay * 1.5, 0.1)
+    """Read the database until ``read()`` gives something, or None after ``timeout_s``:
+    woken by the database when work changes, holding no connection while it sleeps
+    (``inference.waiting``)."""
+    return waiting.wait_for(read, timeout_s)
 
 
 def inference_finished(request_id: uuid.UUID | str) -> InferenceRequest | None:

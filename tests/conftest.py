@@ -123,6 +123,16 @@ def make_manager(django_db_serialized_rollback, transactional_db):
         sink.stop()
 
 
+@pytest.fixture(scope="session", autouse=True)
+def _wait_listener_stops(django_db_setup):
+    """The web side's wait listener (started by the first wait on PostgreSQL) holds a
+    connection to the test database: close it before the database is dropped."""
+    yield
+    from inference import waiting
+
+    waiting.listener.stop()
+
+
 @pytest.fixture(scope="session")
 def checkpoints(tmp_path_factory: pytest.TempPathFactory):
     """Every catalog entry's bootstrap checkpoint, built once per session: name → path."""

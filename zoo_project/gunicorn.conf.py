@@ -23,6 +23,13 @@ multiproc_dir = os.environ.setdefault(
 
 wsgi_app = "zoo_project.wsgi"
 timeout = 60
+# Threaded workers: a request that waits for a worker (an inference, a load, a select
+# that loads) holds one thread, sleeping until the database says its work changed
+# (inference.waiting), and gives its database connection back while it sleeps; the
+# other threads go on answering. WEB_CONCURRENCY processes × WEB_THREADS threads is how
+# many requests are in flight at once (scripts/run: 2 × 32).
+worker_class = "gthread"
+threads = int(os.environ.get("WEB_THREADS", "32"))
 
 
 def on_starting(server: Any) -> None:

@@ -1,0 +1,46 @@
+"""Wake-ups for the web side's waits (``inference.waiting``): on PostgreSQL, a change of
+an inference request's status or of a model's state on a device sends a notification on
+the ``zoo_work`` channel, delivered when the writer commits. Nothing on SQLite, where
+waits poll."""
+
+from django.db import migrations
+
+CHANNEL = "zoo_work"
+FUNCTION = "inference_work_notify"
+TABLES = ("inference_inferencerequest", "models_registry_modelstate")
+
+
+def notify_create(apps, schema_editor):
+    if schema_editor.connection.vendor != "postgresql":
+        return
+    schema_editor.execute(
+        f"""
+        CREATE OR REPLACE FUNCTION {FUNCTION}() RETURNS trigger LANGUAGE plpgsql AS $$
+        BEGIN
+            PERFORM pg_notify('{CHANNEL}', TG_TABLE_NAME);
+            RETURN NULL;
+        END $$;
+        """
+    )
+    for table in TABLES:
+        schema_editor.execute(
+            f"CREATE TRIGGER {FUNCTION} AFTER INSERT OR UPDATE ON {table} "
+            f"FOR EACH STATEMENT EXECUTE FUNCTION {FUNCTION}();"
+        )
+
+
+def notify_drop(apps, schema_editor):
+    if schema_editor.connection.vendor != "postgresql":
+        return
+    for table in TABLES:
+        schema_editor.execute(f"DROP TRIGGER IF EXISTS {FUNCTION} ON {table};")
+    schema_editor.execute(f"DROP FUNCTION IF EXISTS {FUNCTION}();")
+
+
+class Migration(migrations.Migration):
+    dependencies = [
+        ("inference", "0003_work_items"),
+        ("fleet", "0002_status_version"),
+    ]
+
+    operations = [migrations.RunPython(notify_create, notify_drop)]
