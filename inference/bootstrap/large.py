@@ -9,11 +9,12 @@ from typing import Any
 from inference.bootstrap.common import MB, _labels, _seeded
 
 
-def build_large_checkpoint(path: Path | str, min_mb: int = 512) -> Path:
+def build_large_checkpoint(path: Path | str, min_mb: int = 512, *, width: int = 1024) -> Path:
     """A ViT image classifier of at least ``min_mb`` MB of fp32 safetensors in ``path``
     (a transformers folder the classification loader serves). Not built by default.
 
-    ViT-L width (1024) with as many layers as it takes (each adds ~48 MB). The weights
+    ViT-L width (1024) with as many layers as it takes (each adds ~48 MB); a smaller
+    ``width`` (a multiple of 64) makes finer steps for small checkpoints. The weights
     are allocated uninitialised on the meta device and filled in one pass, which skips
     the per-module initialisation that would take most of the time.
     """
@@ -24,10 +25,10 @@ def build_large_checkpoint(path: Path | str, min_mb: int = 512) -> Path:
 
     def config(layers: int) -> Any:
         return ViTConfig(
-            hidden_size=1024,
+            hidden_size=width,
             num_hidden_layers=layers,
-            num_attention_heads=16,
-            intermediate_size=4096,
+            num_attention_heads=max(1, width // 64),
+            intermediate_size=4 * width,
             image_size=224,
             patch_size=16,
             **_labels(["negative", "positive"]),
