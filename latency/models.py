@@ -10,6 +10,8 @@ from __future__ import annotations
 
 from django.db import models
 
+from latency.sketch import as_dict
+
 
 class SampleKind(models.IntegerChoices):
     INFERENCE = 1, "inference"
@@ -52,13 +54,14 @@ class LatencySample(models.Model):
 
 class LatencyRollup(models.Model):
     """The inferences of one model in one clock-aligned interval of ``grain`` seconds:
-    their count, summed duration, and a sketch of their durations (``bins``: how many
-    fell in each logarithmic bin, see ``latency.sketch``).
+    their count, summed duration, and a sketch of their durations (``sketch``: how many
+    fell in each logarithmic bin, as packed integer pairs, see ``latency.sketch``).
 
-    Merging intervals is adding their counts, so any history bucket that is a multiple
-    of the grain gets exact counts and averages, and percentiles within ``sketch.ALPHA``
-    of the exact ones. One row per interval keeps a day of 5-minute buckets at 288 rows
-    per model, however many samples they hold.
+    Merging intervals is adding their counts, so any history bucket that roll-ups tile
+    (every bucket does: the finest grain is a second) gets exact counts and averages,
+    and percentiles within ``sketch.ALPHA`` of the exact ones. One row per interval
+    keeps a day of 5-minute buckets at 288 rows per model, however many samples they
+    hold.
     """
 
     id = models.BigAutoField(primary_key=True)
@@ -72,7 +75,9 @@ class LatencyRollup(models.Model):
     start = models.BigIntegerField(help_text="Interval start, seconds since the epoch (UTC).")
     count = models.BigIntegerField(default=0)
     total_ms = models.FloatField(default=0.0)
-    bins = models.JSONField(default=dict, help_text="Samples per log bin: {bin: count}.")
+    sketch = models.BinaryField(
+        default=b"", help_text="Samples per log bin: (bin, count) pairs, big-endian int32."
+    )
 
     class Meta:
         constraints = [
@@ -83,6 +88,11 @@ class LatencyRollup(models.Model):
 
     def __str__(self) -> str:
         return f"{self.model_id}@{self.start}/{self.grain}s: {self.count}"
+
+    @property
+    def bins(self) -> dict[int, int]:
+        """The sketch as ``{bin: count}``, for reading by people."""
+        return as_dict(self.sketch)
 
 
 class LatencyTotal(models.Model):

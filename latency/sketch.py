@@ -4,11 +4,17 @@ A duration ``x`` (ms) falls in bin ``i = ceil(log_gamma(x))``, which holds
 ``(gamma**(i-1), gamma**i]``. Reporting a bin by ``2 * gamma**i / (gamma + 1)`` is off by
 at most ``ALPHA`` of any value in it, so the percentile read off merged bins is within
 ``ALPHA`` (relative) of the exact percentile of the raw samples. Merging is adding
-counts, which is what lets SQL roll intervals up into any multiple of their length.
+counts, which is what lets roll-ups of short intervals answer any longer one they tile.
 
 Percentiles follow the nearest-rank definition (numpy's ``method="inverted_cdf"``,
 PostgreSQL's ``percentile_disc``): ``pXX`` is the smallest sample with at least XX% of
 the samples at or below it.
+
+**Stored form.** A sketch is bytes: ``(bin, count)`` pairs of big-endian 32-bit signed
+integers, ascending by bin, only the bins that hold samples. Big-endian because that is
+what PostgreSQL's ``int4send`` writes, so SQL can build sketches (``services``'
+rebuild from raw samples, the migration from JSON) exactly as Python does; reading
+many of them is one ``bytes.join`` and one ``numpy.frombuffer``, never a loop per bin.
 """
 
 from __future__ import annotations
@@ -16,15 +22,28 @@ from __future__ import annotations
 import math
 from collections.abc import Sequence
 
+import numpy as np
+import numpy.typing as npt
+
 ALPHA = 0.005  # percentiles within 0.5% of exact
 GAMMA = (1 + ALPHA) / (1 - ALPHA)
 LOG_GAMMA = math.log(GAMMA)
 MIN_MS = 1e-3  # one microsecond: shorter durations share the lowest bin
+MAX_BIN = 2**31 - 1  # the stored form's limit (reached only by durations past 10**9000 ms)
+
+PAIR = np.dtype(">i4")  # the stored integers
+Ints = npt.NDArray[np.int64]
 
 
 def bin_of(duration_ms: float) -> int:
     """The bin a duration falls in."""
-    return math.ceil(math.log(max(duration_ms, MIN_MS)) / LOG_GAMMA)
+    return min(MAX_BIN, math.ceil(math.log(max(duration_ms, MIN_MS)) / LOG_GAMMA))
+
+
+def bins_of(durations_ms: npt.NDArray[np.float64]) -> Ints:
+    """``bin_of`` for many durations at once."""
+    logs = np.log(np.maximum(durations_ms, MIN_MS)) / LOG_GAMMA
+    return np.minimum(np.ceil(logs), MAX_BIN).astype(np.int64)
 
 
 def value_of(bin_index: int) -> float:
@@ -42,15 +61,71 @@ def percentile_exact(sorted_values: list[float], percent: int) -> float:
     return sorted_values[rank(percent, len(sorted_values)) - 1]
 
 
-def percentiles(bins: dict[int, int], count: int, percents: Sequence[int]) -> list[float]:
-    """Nearest-rank percentiles of a sketch (``{bin: samples}`` holding ``count``)."""
-    wanted = [rank(percent, count) for percent in percents]
-    found: list[float] = []
-    seen = 0
-    for index in sorted(bins):
-        seen += bins[index]
-        while len(found) < len(wanted) and seen >= wanted[len(found)]:
-            found.append(value_of(index))
-        if len(found) == len(wanted):
-            break
+# --- the stored form -------------------------------------------------------------------
+
+
+def encode(bins: Ints, counts: Ints) -> bytes:
+    """A sketch from bins (ascending, distinct) and their counts."""
+    pairs = np.empty((len(bins), 2), dtype=PAIR)
+    pairs[:, 0] = bins
+    pairs[:, 1] = counts
+    return pairs.tobytes()
+
+
+def decode(blob: bytes | memoryview) -> tuple[Ints, Ints]:
+    """Bins and counts of a stored sketch."""
+    pairs = np.frombuffer(blob, dtype=PAIR).reshape(-1, 2).astype(np.int64)
+    return pairs[:, 0], pairs[:, 1]
+
+
+def as_dict(blob: bytes | memoryview) -> dict[int, int]:
+    """``{bin: count}``: a sketch for people (the admin, tests), not for merging."""
+    bins, counts = decode(blob)
+    return dict(zip(bins.tolist(), counts.tolist(), strict=True))
+
+
+def merge(*blobs: bytes | memoryview) -> bytes:
+    """One sketch holding every sample of the given ones."""
+    decoded = [decode(blob) for blob in blobs]
+    bins = np.concatenate([b for b, _ in decoded])
+    counts = np.concatenate([c for _, c in decoded])
+    distinct, where = np.unique(bins, return_inverse=True)
+    return encode(distinct, np.bincount(where, weights=counts).astype(np.int64))
+
+
+def of_durations(durations_ms: Sequence[float]) -> bytes:
+    """The sketch of raw durations."""
+    distinct, counts = np.unique(bins_of(np.asarray(durations_ms, float)), return_counts=True)
+    return encode(distinct, counts)
+
+
+# --- reading many sketches at once -----------------------------------------------------
+
+
+def grouped_percentiles(
+    groups: Ints, blobs: Sequence[bytes | memoryview], totals: Ints, percents: Sequence[int]
+) -> npt.NDArray[np.float64]:
+    """Percentiles of sketches merged by group, all groups at once.
+
+    ``groups[i]`` (0..G-1) is the group of ``blobs[i]``; ``totals[g]`` is the number of
+    samples in group ``g`` (the sum of its sketches' counts; every group has samples).
+    Returns a ``(G, len(percents))`` array of reported values. The pairs of all sketches
+    are read as one array, put in (group, bin) order (no sort when each group is one
+    sketch, already in order), and each percentile is found by a binary search of the
+    running count: the first pair whose running count reaches the group's rank.
+    """
+    sizes = np.fromiter((len(blob) // 8 for blob in blobs), np.int64, len(blobs))
+    pairs = np.frombuffer(b"".join(blobs), dtype=PAIR).reshape(-1, 2)
+    bins, counts = pairs[:, 0].astype(np.int64), pairs[:, 1].astype(np.int64)
+    owner = np.repeat(groups, sizes)
+    if len(groups) > 1 and not bool(np.all(np.diff(groups) > 0)):
+        order = np.lexsort((bins, owner))
+        bins, counts = bins[order], counts[order]
+    running = np.cumsum(counts)
+    before = np.cumsum(totals) - totals  # samples in the groups ahead of each group
+    found = np.empty((len(totals), len(percents)))
+    for column, percent in enumerate(percents):
+        ranks = np.maximum(1, -(-totals * percent // 100))
+        index = np.searchsorted(running, before + ranks, side="left")
+        found[:, column] = 2 * GAMMA ** bins[index].astype(np.float64) / (GAMMA + 1)
     return found

@@ -26,11 +26,13 @@ def le_index(seconds: float) -> int:
     return bisect.bisect_left(HISTOGRAM_BUCKETS, seconds)
 
 
-# Roll-up interval lengths (seconds), coarsest first. A history bucket that is a
-# multiple of one of them is answered from the largest such grain; every bucket size
-# that is a multiple of 10 s is covered. Grains finer than FINE_GRAIN_LIMIT only serve
-# the API's one-day window, so they are kept FINE_GRAIN_RETENTION, not the full
+# Roll-up interval lengths (seconds), coarsest first; each divides the ones before it.
+# A history bucket is answered by tiling it with the coarsest intervals that fit: whole
+# hours or 5 minutes in its interior, finer grains toward its edges, seconds at the
+# very edge of a bucket whose size no coarser grain divides (13 s, 305 s), so counts
+# and sums stay exact at every bucket size. Grains finer than FINE_GRAIN_LIMIT only
+# serve the API's one-day window, so they are kept FINE_GRAIN_RETENTION, not the full
 # roll-up retention.
-GRAINS = (3600, 300, 60, 10)
+GRAINS = (3600, 300, 60, 10, 1)
 FINE_GRAIN_LIMIT = 300
 FINE_GRAIN_RETENTION = timedelta(days=2)

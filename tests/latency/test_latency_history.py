@@ -177,7 +177,7 @@ def within_alpha(reported: float, expected: float) -> bool:
     return abs(reported - expected) <= sketch.ALPHA * expected * (1 + 1e-9) + 0.0005
 
 
-@pytest.mark.parametrize("bucket", [60, 15])  # from the roll-ups; from the raw samples
+@pytest.mark.parametrize("bucket", [60, 15])  # one minute roll-up; 10 s and seconds
 def test_statistics_match_numpy_on_known_data(plate, bucket):
     values = [10.0, 20.0, 30.0, 40.0]
     record(plate, datetime(2026, 1, 4, 10, 29, 1, tzinfo=UTC), *values)
@@ -208,15 +208,17 @@ def test_many_samples_across_buckets_match_numpy_per_bucket(plate):
             assert within_alpha(snapshot.stats.p95_ms, exact(values, 95))
 
 
-def test_bucket_sizes_no_roll_up_tiles_are_exact_from_the_raw_samples(plate):
+def test_a_bucket_size_no_coarse_grain_divides_is_tiled_with_seconds_at_its_edges(plate):
     rng = np.random.default_rng(11)
     values = [float(v) for v in rng.lognormal(mean=2.0, sigma=1.0, size=301)]
-    record(plate, datetime(2026, 1, 4, 10, 29, 50, tzinfo=UTC), *values)
-    result = history(plate, bucket=17)
-    assert result.source == "raw"
-    stats = next(s.stats for s in result.snapshots if s.stats)
-    assert stats.p50_ms == round(exact(values, 50), 3)
-    assert stats.p95_ms == round(exact(values, 95), 3)
+    # 10:29:49 starts a 17 s bucket: its samples are in the bucket's first second, and
+    # in a 10 s roll-up (10:29:40) that straddles the bucket's edge.
+    record(plate, datetime(2026, 1, 4, 10, 29, 49, tzinfo=UTC), *values)
+    stats = next(s.stats for s in history(plate, bucket=17).snapshots if s.stats)
+    assert stats.sample_count == 301
+    assert stats.avg_ms == pytest.approx(np.mean(values), abs=1e-3)
+    assert within_alpha(stats.p50_ms, exact(values, 50))
+    assert within_alpha(stats.p95_ms, exact(values, 95))
 
 
 @settings(
