@@ -26,6 +26,7 @@ from api.base import (
 )
 from api.documents import document_response
 from api.errors import ApiError
+from api.params import bool_param
 from api.permissions import ReadOnlyPost
 from api.serializers.management import (
     BudgetValidationSerializer,
@@ -44,6 +45,22 @@ from models_registry.models import TaskType
 
 TASK_TYPE = OpenApiParameter(
     "task_type", str, OpenApiParameter.QUERY, required=True, enum=TaskType.values
+)
+
+FORCE = OpenApiParameter(
+    "force",
+    bool,
+    OpenApiParameter.QUERY,
+    description=(
+        "true (or 1, yes): select the model even when it is larger than the whole budget "
+        "of every live device it could load on; it is then not loaded, and the 200's "
+        "message says why. Default false."
+    ),
+)
+LOAD_FAILED = management_error(
+    "Failed to load model: <reason>; e.g. Out of memory: the model is larger than every "
+    "device's budget (the selection unchanged), or the worker's reason for a failed load "
+    "(the previous selection restored)"
 )
 
 
@@ -87,14 +104,20 @@ class StatusView(ManagementView):
 
 class SelectView(ManagementView):
     query_required = ("task_type", "model_name")
+    query_optional = ("force",)
 
     @extend_schema(
         tags=MANAGEMENT_TAG,
         operation_id="models_select",
-        summary="Select the model of a task (staff only)",
+        summary="Select the model of a task (staff only); waits for the load it triggers",
         description=(
             "Persisted at once. When the previous selection was loaded, or warmup is on, "
-            "a worker loads the new one in the background."
+            "a worker loads the new one and the request waits up to ZOO_INFER_WAIT_S for "
+            "it: a failed load answers 500 with the worker's reason (the previous "
+            "selection restored); a load still running answers 503 (the selection kept, "
+            "the load going on). A model larger than the whole budget of every live "
+            "device it could load on (CPU fallback off) is refused with a 500 before "
+            "anything changes, unless force=true."
         ),
         request=None,
         parameters=[
@@ -106,6 +129,7 @@ class SelectView(ManagementView):
                 required=True,
                 description='Model name from the configuration, e.g. "yolov8n"',
             ),
+            FORCE,
         ],
         responses={
             200: SelectResultSerializer,
@@ -113,19 +137,29 @@ class SelectView(ManagementView):
             401: management_error("Not authenticated"),
             403: management_error("Not a staff user, or no CSRF"),
             404: management_error("Model not found for the task"),
+            500: LOAD_FAILED,
+            503: management_error("Model service timeout during model loading"),
         },
     )
     def post(self, request: Request) -> Response:
         task_type = self.params["task_type"]
-        entry = inference_services.task_select_warm(
-            task_type=task_type, model_name=self.params["model_name"]
-        )
+        try:
+            selection = inference_services.task_select_loaded(
+                task_type=task_type,
+                model_name=self.params["model_name"],
+                force=bool_param(self.params, "force"),
+            )
+        except inference_services.SelectionRefused as exc:
+            hint = "; selection unchanged (force=true selects it anyway)"
+            raise ApiError(f"{exc}{hint}", 500) from None
+        entry, too_large = selection.entry, selection.too_large
         body = {
             "status": "success",
             "task_type": task_type,
             "selected_model": entry.name,
             "model_id": entry.model_id or entry.name,
-            "message": "Model selection updated",
+            "message": "Model selection updated"
+            + (f" (forced; not loaded: {too_large})" if too_large else ""),
         }
         return Response(SelectResultSerializer(body).data)
 

@@ -46,3 +46,14 @@ def int_param(
     if not minimum <= value <= maximum:
         raise ApiError(f"{name} must be between {minimum} and {maximum}, got {value}")
     return value
+
+
+_TRUE, _FALSE = {"true", "1", "yes"}, {"false", "0", "no"}
+
+
+def bool_param(params: dict[str, str], name: str) -> bool:
+    """A yes/no parameter (true/false, 1/0, yes/no; absent is false), or a 400."""
+    raw = params.get(name, "false").lower()
+    if raw not in _TRUE | _FALSE:
+        raise ApiError(f"{name} must be true or false, got {params[name]!r}")
+    return raw in _TRUE

@@ -208,7 +208,13 @@ def select(request: HttpRequest) -> HttpResponseBase:
     if not check["valid"] and not confirmed:
         query = urlencode({"confirm_task": task_type, "confirm_model": model_name})
         return HttpResponseRedirect(f"{reverse('dashboard')}?{query}#tasks")
-    inference_services.task_select_warm(task_type=task_type, model_name=model_name)
+    try:  # confirmed: the operator insists, even on a model larger than every budget
+        inference_services.task_select_warm(
+            task_type=task_type, model_name=model_name, force=confirmed
+        )
+    except inference_services.SelectionRefused as exc:
+        messages.error(request, f"{task_type}: {model_name} not selected. {exc}.")
+        return _back("tasks")
     note = "" if check["valid"] else " (over the memory budget, as confirmed)"
     messages.success(request, f"{task_type}: selected {model_name}{note}.")
     return _back("tasks")

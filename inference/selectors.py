@@ -13,7 +13,7 @@ from typing import TypeVar
 from django.db.models import Count, Exists, Max, Min, OuterRef, Prefetch, Q, QuerySet
 
 from fleet.models import Device, ModelState, ModelStatus
-from fleet.selectors import counted_mb, heartbeat_cutoff, live_devices
+from fleet.selectors import counted_mb, heartbeat_cutoff, live_devices, primary_device
 from inference import waiting
 from inference.models import (
     Detection,
@@ -26,6 +26,7 @@ from inference.models import (
 )
 from inference.scheduling import Pending
 from models_registry.models import ModelEntry, TriggerRule
+from models_registry.selectors import inference_settings
 
 T = TypeVar("T")
 
@@ -88,6 +89,34 @@ def route(model_names: Iterable[str]) -> Route | None:
         free_mb=best.budget_mb - held[best.pk],
         pending=pending.get(best.pk, 0),
     )
+
+
+def too_large_reason(entry: ModelEntry) -> str:
+    """Why ``entry`` could never load on any live device, as a worker's admission would
+    refuse it: larger than the device's whole budget (or, for a zoo model, than the zoo
+    pool), at the larger of its estimate and the size measured there, with no CPU
+    fallback (on, it takes any model a GPU cannot). "" when some device could take it.
+    With no live worker, the device the Management API reports is judged (its memory
+    × ``offload_threshold``)."""
+    row = inference_settings()
+    devices = live_devices()
+    places = [(d.pk, d.name, d.kind, d.budget_mb) for d in devices]
+    if not places:  # no device row: nothing was measured (id 0)
+        probe = primary_device()
+        places = [(0, probe.name, probe.kind, int(probe.total_memory_mb * row.offload_threshold))]
+    measured = dict(
+        ModelState.objects.filter(model=entry, device__in=devices, measured_mb__isnull=False)
+        .values_list("device_id", "measured_mb")
+    )  # fmt: skip
+    refusals = []
+    for device_id, name, kind, budget in places:
+        need = max(entry.vram_mb, measured.get(device_id) or 0)
+        pool = min(budget, row.zoo_vram_budget_mb) if entry.in_zoo else budget
+        if need <= pool or (row.cpu_fallback and kind != "cpu"):
+            return ""
+        what = "zoo pool" if pool < budget else "budget"
+        refusals.append(f"{need} MB, more than the whole {what} of {pool} MB on {name}")
+    return f"{entry.name} needs " + "; ".join(refusals)
 
 
 def owner_alive(device: Device | None, worker: str) -> bool:

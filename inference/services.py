@@ -16,6 +16,7 @@ from __future__ import annotations
 import logging
 import uuid
 from dataclasses import dataclass
+from datetime import datetime
 from typing import Any
 
 from django.conf import settings
@@ -24,10 +25,10 @@ from django.db.models import Value
 from django.db.models.functions import Coalesce
 from django.utils import timezone
 
-from core.errors import Conflict, NotFound, ServiceError, Unavailable
+from core.errors import Conflict, Failed, NotFound, ServiceError, Unavailable
 from fleet import selectors as fleet_selectors
 from fleet import services as fleet_services
-from fleet.models import Device
+from fleet.models import Device, ModelState, ModelStatus
 from fleet.selectors import is_loaded
 from inference import selectors, work
 from inference.engine.manager import NOT_LOCAL
@@ -283,18 +284,74 @@ def model_unload_dispatch(*, model_name: str, wait_s: float) -> list[Any]:
     return devices
 
 
-def task_select_warm(*, task_type: str, model_name: str) -> ModelEntry:
+class SelectionRefused(Failed):
+    """A model no device could ever hold: refused before the selection changes."""
+
+
+@dataclass(frozen=True)
+class Selection:
+    """A selection made, and the load it asked a worker for, if the caller should wait."""
+
+    entry: ModelEntry
+    previous: ModelEntry | None
+    load_asked_at: datetime | None = None  # when a load to wait for was asked
+    too_large: str = ""  # why no device could hold it (selected with ``force``, not loaded)
+
+
+def task_select_warm(*, task_type: str, model_name: str, force: bool = False) -> Selection:
     """Select a task's model (persisted at once), then load it on a worker when the old
     selection was loaded, or when warmup is on (the document's "model selection change"
-    loading trigger)."""
+    loading trigger).
+
+    A model no live device could ever hold is refused first (``SelectionRefused``, the
+    document's "Failed to load model"), nothing changed; with ``force`` it is selected
+    and not loaded (a worker would refuse it)."""
+    option = registry_selectors.task_option(task=task_type, model_name=model_name)
+    too_large = ""
+    if option is not None and option.loader not in NOT_LOCAL:
+        too_large = selectors.too_large_reason(option)
+    if too_large and not force:
+        raise SelectionRefused(f"Failed to load model: Out of memory: {too_large}")
     previous = registry_selectors.task_selected(task=task_type)
     _, entry = registry_services.task_select(task_type=task_type, model_name=model_name)
-    if entry.loader in NOT_LOCAL or (previous is not None and previous.pk == entry.pk):
-        return entry
+    selection = Selection(entry=entry, previous=previous, too_large=too_large)
+    if too_large or entry.loader in NOT_LOCAL or not entry.enabled or previous == entry:
+        return selection
     was_loaded = previous is not None and is_loaded(model_id=previous.pk)
-    if was_loaded or inference_settings().warmup_on_startup:
-        model_load_dispatch(model_name=entry.name)
-    return entry
+    if not (was_loaded or inference_settings().warmup_on_startup):
+        return selection
+    asked_at = None if is_loaded(model_id=entry.pk) else timezone.now()
+    if model_load_dispatch(model_name=entry.name) is None:  # no worker: warmup loads it
+        return selection
+    return Selection(entry=entry, previous=previous, load_asked_at=asked_at)
+
+
+def task_select_loaded(*, task_type: str, model_name: str, force: bool = False) -> Selection:
+    """``task_select_warm``, then wait up to ``ZOO_INFER_WAIT_S`` for the load it asked
+    for: a load that fails is ``Failed`` with the worker's reason, the previous
+    selection restored; one still running is ``Unavailable``, the selection kept and
+    the load going on."""
+    selection = task_select_warm(task_type=task_type, model_name=model_name, force=force)
+    if selection.load_asked_at is None:
+        return selection
+    outcome = _load_outcome(selection.entry.name, selection.load_asked_at)
+    if outcome is None:
+        raise Unavailable("Model service timeout during model loading")
+    if outcome.status == ModelStatus.ERROR:
+        registry_services.task_select_undo(
+            task_type=task_type, selected=selection.entry, previous=selection.previous
+        )
+        raise Failed(f"Failed to load model: {outcome.last_error}")
+    return selection
+
+
+def _load_outcome(model_name: str, since: datetime) -> ModelState | None:
+    """The model's state once a worker wrote it loaded or in error after ``since``;
+    None when ``ZOO_INFER_WAIT_S`` passed first."""
+    return selectors.wait_for(
+        lambda: selectors.model_outcome(model_name, since, {"loaded", "error"}),
+        settings.ZOO_INFER_WAIT_S,
+    )
 
 
 def selections_warm_up(*, device_id: int) -> list[str]:
@@ -327,10 +384,7 @@ def model_load(*, model_name: str) -> bool:
     since = timezone.now()
     if model_load_dispatch(model_name=entry.name) is None:
         raise Unavailable("Model service unavailable: no worker is running")
-    outcome = selectors.wait_for(
-        lambda: selectors.model_outcome(entry.name, since, {"loaded", "error"}),
-        settings.ZOO_INFER_WAIT_S,
-    )
+    outcome = _load_outcome(entry.name, since)
     if outcome is not None and outcome.status == "error":
         raise Conflict(f"{entry.name}: {outcome.last_error}")
     return outcome is not None

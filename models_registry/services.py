@@ -54,6 +54,19 @@ def task_select(*, task_type: str, model_name: str) -> tuple[Task, ModelEntry]:
     return task, entry
 
 
+def task_select_undo(*, task_type: str, selected: ModelEntry, previous: ModelEntry | None) -> bool:
+    """Put ``previous`` back as the task's selection if ``selected`` is still it (a
+    selection whose model failed to load); whether it was put back. A selection made
+    meanwhile by someone else is left alone."""
+    undone = Task.objects.filter(name=task_type, selected=selected).update(
+        selected=previous, updated_at=timezone.now()
+    )
+    if undone:
+        was = previous.name if previous else "no model"
+        logger.info("Task %s: back to %s (%s failed to load)", task_type, was, selected.name)
+    return bool(undone)
+
+
 def models_set_enabled(*, names: Iterable[str], enabled: bool, reason: str = "") -> int:
     """Enable or disable registry models; a disable may say why. Returns rows changed."""
     fields = {

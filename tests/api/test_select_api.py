@@ -72,8 +72,8 @@ def test_a_zoo_model_is_not_a_task_option(staff_api):
         ("?model_name=yolov8n", "Missing required query parameter: task_type"),
         ("?task_type=&model_name=yolov8n", "Missing required query parameter: task_type"),
         (
-            "?task_type=object_detection&model_name=yolov8n&force=1",
-            "Unknown query parameter: force",
+            "?task_type=object_detection&model_name=yolov8n&device=cuda:0",
+            "Unknown query parameter: device",
         ),
         (
             "?task_type=object_detection&task_type=object_tracking&model_name=yolov8n",
