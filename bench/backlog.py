@@ -46,17 +46,12 @@ unfinished, and no answer but 200.
 from __future__ import annotations
 
 import argparse
-import importlib
-import json
 import os
 import random
+import signal
 import socket
 import subprocess
 import sys
-import threading
-import time
-import urllib.error
-import urllib.request
 import uuid
 from collections import Counter
 from collections.abc import Sequence
@@ -64,21 +59,33 @@ from dataclasses import asdict, dataclass
 from pathlib import Path
 from typing import Any
 
-from bench.backlog_report import busy_seconds, goals, infer_figures, markdown, percentiles, ratios
+from bench.backlog_before import BEFORE, DEFAULT_REV, measure_before
+from bench.backlog_common import (
+    DEVICE,
+    DEVICE_TOTAL_MB,
+    HEIGHT,
+    INFER_EVERY_S,
+    INFER_TASK,
+    WIDTH,
+    PathRun,
+    drive,
+    empty_queue,
+    image_b64,
+    path_run,
+    servers,
+)
+from bench.backlog_report import goals, infer_figures, markdown, ratios
 from bench.support import finish, fresh_postgres
 
 ROOT = Path(__file__).resolve().parent.parent
 DEFAULT_URL = "postgres://postgres@127.0.0.1:5432/model_zoo_bench_backlog"
 DEFAULT_REDIS_DB = 15
-DEVICE = "sim:0"
-DEVICE_TOTAL_MB = 24 * 1024  # × offload 0.8 = 19,660 MB: only the 1,650 MB zoo pool binds
+DEFAULT_BEFORE_REDIS_DB = 14  # the main-before row's broker: its own
 # path → the environment its worker and server get on top of the bench's own
 PATHS: dict[str, dict[str, str]] = {
     "per-message": {"ZOO_WORK_ORDER": "arrival"},
     "model-major": {"ZOO_WORK_ORDER": "model"},
 }
-INFER_TASK = "object_detection"
-INFER_EVERY_S = 1.5  # between one answer and the next call
 
 # (scene, share of batches, kinds of object in it)
 SCENES: tuple[tuple[str, float, tuple[str, ...]], ...] = (
@@ -104,7 +111,6 @@ BOXES: dict[str, tuple[tuple[int, int], tuple[int, int]]] = {
 BUSY_SHARE = 0.15  # of the batches with detections: many of them (a crowd, a car park)
 BUSY_PER_FRAME = (4, 8)  # detections of each kind per frame in a busy batch
 MAX_FRAMES = 4
-WIDTH, HEIGHT = 640, 480
 
 
 # --- the batches --------------------------------------------------------------------------
@@ -126,8 +132,6 @@ class Batch:
 
     def document(self) -> dict[str, Any]:
         """The body of its POST: each frame a random 640×480 JPEG with its detections."""
-        from tests.traffic import image_b64
-
         return {
             "frames": [
                 {"image": image_b64(WIDTH, HEIGHT, seed=seed), "detections": list(detections)}
@@ -191,31 +195,6 @@ def mix(batches: Sequence[Batch]) -> dict[str, Any]:
 # --- one execution path -------------------------------------------------------------------
 
 
-@dataclass
-class PathRun:
-    """What one execution path did with the backlog."""
-
-    path: str
-    submitted: int
-    done: int
-    failed: int
-    unfinished: int
-    loads: int
-    evictions: int
-    models_used: int
-    load_seconds: float
-    predict_seconds: float  # the results' predict durations added up
-    item_seconds: float  # time the worker spent serving batch items (overlaps counted once)
-    result_errors: int  # results that are {"error": ...}: a model that could not run
-    messages_left: int  # still queued at the end: messages only wake, so about 0
-    submit_seconds: float  # posting every batch
-    span_seconds: float  # first batch created → last batch finished
-    batches_per_minute: float
-    wait_s: dict[str, float]  # p50, p95, max over the batches done
-    load_sequence: list[str]  # the zoo models loaded, in order (the decision log)
-    infer: dict[str, Any] | None = None  # task inferences during the backlog (``_probe``)
-
-
 def measure(
     path: str, batches: Sequence[Batch], *, database_url: str, redis_db: int, timeout_s: float,
     inferences: int = 0,
@@ -227,41 +206,25 @@ def measure(
     broker = f"redis://127.0.0.1:6379/{redis_db}"
     os.environ["CELERY_BROKER_URL"] = broker  # the children's environment starts from ours
     with fresh_postgres(database_url):
-        servers = _servers()
+        from inference.selectors import queue_for
+
         documents = [batch.document() for batch in batches]  # before the clock starts
         token, setup = _prepare()
-        _empty_queue(broker)
+        queue = queue_for(socket.gethostname(), DEVICE)
+        empty_queue(broker, queue)
         env = PATHS[path]
         with (
-            servers.web_server(workers=1, **env) as base,
-            servers.worker_process(DEVICE, total_memory_mb=DEVICE_TOTAL_MB, **env) as worker,
+            servers().web_server(workers=1, **env) as base,
+            servers().worker_process(DEVICE, total_memory_mb=DEVICE_TOTAL_MB, **env) as worker,
         ):
+            drove = drive(
+                base, token, documents, worker=worker, finished=_finished,
+                timeout_s=timeout_s, inferences=inferences, task_model=setup["task_model"]["name"],
+            )  # fmt: skip
+            run = _figures(path, drove.ids, drove.submit_seconds, empty_queue(broker, queue))
             if inferences:
-                _load(base, token, setup["task_model"]["name"])
-            started = time.monotonic()
-            ids = _submit(base, token, documents)
-            submit_seconds = time.monotonic() - started
-            drained, answers = threading.Event(), list[tuple[int, float, Any, float]]()
-            prober = threading.Thread(
-                target=_probe, args=(base, token, inferences, drained, answers), daemon=True
-            )
-            prober.start()
-            _wait(ids, worker, started + timeout_s)
-            finished = time.monotonic()
-            drained.set()
-            prober.join()
-            left = _empty_queue(broker)
-            run = _figures(path, ids, submit_seconds, left)
-            if inferences:
-                run.infer = infer_figures(answers, finished, setup["task_model"])
+                run.infer = infer_figures(drove.answers, drove.finished, setup["task_model"])
             return run, setup | {"redis_db": redis_db}
-
-
-def _servers() -> Any:
-    """``tests.servers``: the test suite's real gunicorn and worker processes. Imported by
-    name so that type-checking ``bench`` does not take in ``tests/``, which is not held
-    to mypy."""
-    return importlib.import_module("tests.servers")
 
 
 def _prepare() -> tuple[str, dict[str, Any]]:
@@ -274,7 +237,7 @@ def _prepare() -> tuple[str, dict[str, Any]]:
 
     built = subprocess.run(
         [sys.executable, "manage.py", "zoo_bootstrap", "--verbosity", "0"],
-        cwd=ROOT, env=_servers().child_env(), capture_output=True, text=True,
+        cwd=ROOT, env=servers().child_env(), capture_output=True, text=True,
     )  # fmt: skip
     if built.returncode != 0:
         raise RuntimeError(f"zoo_bootstrap failed:\n{built.stdout[-2000:]}{built.stderr[-2000:]}")
@@ -305,144 +268,59 @@ def _prepare() -> tuple[str, dict[str, Any]]:
     return Token.objects.create(user=user).key, setup
 
 
-def _empty_queue(broker: str) -> int:
-    """Empty this device's queue (its priority lists too): how many messages it held."""
-    import redis
-
-    from inference.selectors import queue_for
-
-    client = redis.Redis.from_url(broker)
-    keys = list(client.scan_iter(match=f"{queue_for(socket.gethostname(), DEVICE)}*"))
-    held = sum(int(client.llen(key)) for key in keys if client.type(key) == b"list")
-    if keys:
-        client.delete(*keys)
-    client.close()
-    return held
-
-
-def _submit(base: str, token: str, documents: Sequence[dict[str, Any]]) -> list[uuid.UUID]:
-    ids = []
-    for number, document in enumerate(documents):
-        status, body = _servers().http("POST", f"{base}/api/enrichment/batches", token, document)
-        if status != 202:
-            raise RuntimeError(f"batch {number} was answered {status}: {body}")
-        ids.append(uuid.UUID(body["id"]))
-    return ids
-
-
-def _load(base: str, token: str, name: str) -> None:
-    """Load the task's model on the worker (through the API) before the backlog."""
-    status, body = _servers().http("POST", f"{base}/api/system/models/{name}/load", token)
-    if status != 200 or body.get("status") != "loaded":
-        raise RuntimeError(f"loading {name} was answered {status}: {body}")
-
-
-def _probe(base: str, token: str, count: int, drained: threading.Event, answers: list) -> None:
-    """Up to ``count`` task inferences, one after the other, ``INFER_EVERY_S`` apart,
-    until the backlog is drained; each answer is appended to ``answers``: (status, wall
-    seconds, the body, monotonic time of the answer)."""
-    from tests.traffic import image_b64
-
-    url = f"{base}/api/models/infer?task_type={INFER_TASK}"
-    data = json.dumps({"image": image_b64(WIDTH, HEIGHT, seed=11)}).encode()
-    headers = {"Content-Type": "application/json", "Authorization": f"Token {token}"}
-    for _ in range(count):
-        if drained.wait(INFER_EVERY_S):
-            return
-        request = urllib.request.Request(url, data=data, headers=headers, method="POST")
-        started = time.monotonic()
-        try:
-            with urllib.request.urlopen(request, timeout=120) as response:
-                status, raw = response.status, response.read()
-        except urllib.error.HTTPError as error:
-            status, raw = error.code, error.read()
-        except OSError as error:  # no answer at all
-            status, raw = 0, json.dumps({"error": str(error)}).encode()
-        answered = time.monotonic()
-        try:
-            body = json.loads(raw)
-        except ValueError:
-            body = {"error": raw[:200].decode(errors="replace")}
-        answers.append((status, answered - started, body, answered))
-
-
-def _wait(ids: Sequence[uuid.UUID], worker: subprocess.Popen, deadline: float) -> None:
-    """Until every batch is done or failed, the worker is gone, or the deadline passes."""
+def _finished(ids: Sequence[uuid.UUID]) -> int:
+    """How many of the batches are done or failed."""
     from inference.models import EnrichmentBatch, WorkStatus
 
-    finished_states = (WorkStatus.DONE, WorkStatus.FAILED)
-    started = told = time.monotonic()
-    while True:
-        finished = EnrichmentBatch.objects.filter(pk__in=ids, status__in=finished_states).count()
-        now = time.monotonic()
-        if finished == len(ids) or now > deadline or worker.poll() is not None:
-            return
-        if now - told >= 30:
-            print(f"  {finished}/{len(ids)} finished after {now - started:.0f} s", file=sys.stderr)
-            told = now
-        time.sleep(1)
+    finished = (WorkStatus.DONE, WorkStatus.FAILED)
+    return EnrichmentBatch.objects.filter(pk__in=ids, status__in=finished).count()
 
 
 def _figures(path: str, ids: Sequence[uuid.UUID], submit_seconds: float, left: int) -> PathRun:
-    from django.utils import timezone
-
     from fleet.models import EventKind, ModelEvent
-    from inference.models import EnrichmentBatch, EnrichmentResult, WorkItem, WorkStatus
+    from inference.models import EnrichmentBatch, EnrichmentResult, WorkItem
 
-    rows = list(EnrichmentBatch.objects.filter(pk__in=ids).values_list(
-        "status", "created_at", "finished_at"
-    ))  # fmt: skip
+    batches = EnrichmentBatch.objects.filter(pk__in=ids)
+    rows = list(batches.values_list("status", "created_at", "finished_at"))
     first = min(created for _, created, _ in rows)
-    done = [(created, end) for status, created, end in rows if status == WorkStatus.DONE and end]
-    waits = [(end - created).total_seconds() for created, end in done]
-    last = max((end for _, end in done), default=timezone.now())
-    span = max((last - first).total_seconds(), 1e-9)
     events = ModelEvent.objects.filter(
         device__name=DEVICE, model__in_zoo=True, created_at__gte=first
-    )
-    loaded = list(
-        events.filter(kind=EventKind.LOAD).order_by("created_at", "pk")
-        .values_list("model__name", "duration_s")
-    )  # fmt: skip
+    ).order_by("created_at", "pk")
     results = EnrichmentResult.objects.filter(batch_id__in=ids)
-    predicts = results.values_list("duration_s", flat=True)
-    ran = WorkItem.objects.filter(batch_id__in=ids).values_list("started_at", "finished_at")
-    failed = sum(1 for status, _, _ in rows if status == WorkStatus.FAILED)
-    return PathRun(
-        path=path,
-        submitted=len(ids),
-        done=len(done),
-        failed=failed,
-        unfinished=len(ids) - len(done) - failed,
-        loads=len(loaded),
+    items = WorkItem.objects.filter(batch_id__in=ids)
+    return path_run(
+        path,
+        batches=rows,
+        loaded=list(events.filter(kind=EventKind.LOAD).values_list("model__name", "duration_s")),
         evictions=events.filter(kind=EventKind.EVICT).count(),
-        models_used=results.values("model_name").distinct().count(),
-        load_seconds=round(sum(d or 0.0 for _, d in loaded), 1),
-        predict_seconds=round(sum(d or 0.0 for d in predicts), 1),
-        item_seconds=round(busy_seconds([(s, e) for s, e in ran if s and e]), 1),
-        result_errors=results.exclude(error="").count(),
-        messages_left=left,
-        submit_seconds=round(submit_seconds, 1),
-        span_seconds=round(span, 1),
-        batches_per_minute=round(60 * len(done) / span, 2),
-        wait_s=percentiles(waits, (50, 95), digits=1, maximum=True)
-        or {"p50": 0.0, "p95": 0.0, "max": 0.0},
-        load_sequence=[name for name, _ in loaded],
+        results=list(results.values_list("model_name", "duration_s", "error")),
+        spans=list(items.values_list("started_at", "finished_at")),
+        left=left,
+        submit_seconds=submit_seconds,
     )
 
 
 def run(
     *, batches: int, seed: int, paths: Sequence[str], database_url: str, redis_db: int,
-    timeout_s: float, inferences: int = 0,
+    timeout_s: float, inferences: int = 0, before: str | None = None,
+    before_redis_db: int = DEFAULT_BEFORE_REDIS_DB,
 ) -> dict[str, Any]:  # fmt: skip
-    """Every path on the same generated batches: the figures the table and JSON show."""
+    """Every path on the same generated batches, the commit ``before``'s worker first when
+    given (``bench.backlog_before``): the figures the table and JSON show."""
     from bench.__main__ import machine
 
     generated = make_batches(batches, seed)
     result: dict[str, Any] = {
         "batches": batches, "seed": seed, "machine": machine(), "mix": mix(generated),
-        "baseline": paths[0], "paths": {},
+        "baseline": BEFORE if before else paths[0], "paths": {}, "before": None,
     }  # fmt: skip
+    if before:
+        print(f"==> {BEFORE} ({before}): {batches} batches", file=sys.stderr, flush=True)
+        figures, result["before"] = measure_before(
+            before, [batch.document() for batch in generated], database_url=database_url,
+            redis_db=before_redis_db, timeout_s=timeout_s, inferences=inferences,
+        )  # fmt: skip
+        result["paths"][BEFORE] = asdict(figures)
     for path in paths:
         print(f"==> {path}: {batches} batches", file=sys.stderr, flush=True)
         figures, setup = measure(
@@ -474,6 +352,12 @@ def main(argv: list[str] | None = None) -> int:
         help="a PostgreSQL database to create and drop",
     )  # fmt: skip
     parser.add_argument("--redis-db", type=int, default=DEFAULT_REDIS_DB)
+    parser.add_argument(
+        "--before", default=DEFAULT_REV, metavar="REV",
+        help=f"also run commit REV's own server and worker from a git worktree, as the first "
+        f"row ({BEFORE}; default {DEFAULT_REV}: main before the scheduler); none: skip it",
+    )  # fmt: skip
+    parser.add_argument("--before-redis-db", type=int, default=DEFAULT_BEFORE_REDIS_DB)
     parser.add_argument("--timeout", type=float, default=1200, help="seconds to wait, per path")
     parser.add_argument("--checkpoints", type=Path, help="bootstrap checkpoint folder to reuse")
     parser.add_argument("--json", type=Path, help="Also write the figures as JSON here")
@@ -482,10 +366,12 @@ def main(argv: list[str] | None = None) -> int:
         parser.error("--batches must be at least 1, --inferences at least 0")
     if args.checkpoints:
         os.environ["ZOO_CHECKPOINT_DIR"] = str(args.checkpoints.resolve())
+    signal.signal(signal.SIGTERM, lambda *_: sys.exit(143))  # clean up as on Ctrl-C
     result = run(
         batches=args.batches, seed=args.seed, paths=list(dict.fromkeys(args.paths or PATHS)),
         database_url=args.database_url, redis_db=args.redis_db, timeout_s=args.timeout,
-        inferences=args.inferences,
+        inferences=args.inferences, before=None if args.before == "none" else args.before,
+        before_redis_db=args.before_redis_db,
     )  # fmt: skip
     finish(markdown(result), result, args.json)
     complete = all(r["done"] == r["submitted"] for r in result["paths"].values())

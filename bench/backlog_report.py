@@ -75,31 +75,42 @@ def percentiles(
 
 RATIO_FIGURES = ("loads", "evictions", "batches_per_minute", "p50", "p95", "max")
 
+Ratios = dict[str, dict[str, dict[str, float | None]]]  # baseline → later path → figure
 
-def ratios(runs: dict[str, dict[str, Any]]) -> dict[str, dict[str, float | None]]:
-    """Each later path's figures over the first path's; none when one path ran."""
+
+def ratios(runs: dict[str, dict[str, Any]]) -> Ratios:
+    """Each path's figures over each earlier path's (the runs in the order measured: the
+    oldest code first); nothing when one path ran."""
 
     def figures(run: dict[str, Any]) -> list[float]:
         return [float(run["wait_s"].get(key, run.get(key))) for key in RATIO_FIGURES]
 
-    base = figures(next(iter(runs.values())))
+    names = list(runs)
     return {
-        name: {
-            key: round(value / first, 3) if first else None
-            for key, value, first in zip(RATIO_FIGURES, figures(run), base, strict=True)
+        base: {
+            name: {
+                key: round(value / first, 3) if first else None
+                for key, value, first in zip(
+                    RATIO_FIGURES, figures(runs[name]), figures(runs[base]), strict=True
+                )
+            }
+            for name in names[index + 1 :]
         }
-        for name, run in list(runs.items())[1:]
+        for index, base in enumerate(names[:-1])
     }
 
 
-def goals(table: dict[str, dict[str, float | None]]) -> dict[str, dict[str, dict[str, Any]]]:
-    """Each later path's ratios against ``GOALS``: the ratio, the goal, whether met."""
+def goals(table: Ratios) -> dict[str, dict[str, dict[str, Any]]]:
+    """The last path's ratios to each earlier one against ``GOALS``: baseline → figure →
+    the ratio, the goal, whether met. The last path is the code the goals are set for."""
 
     def met(ratio: float | None, sign: str, bound: float) -> bool:
         return ratio is not None and (ratio <= bound if sign == "≤" else ratio >= bound)
 
-    return {
-        name: {
+    verdicts = {}
+    for base, later in table.items():
+        figures = list(later.values())[-1]
+        verdicts[base] = {
             key: {
                 "ratio": figures[key],
                 "goal": f"{sign} {bound}x",
@@ -107,8 +118,7 @@ def goals(table: dict[str, dict[str, float | None]]) -> dict[str, dict[str, dict
             }
             for key, (sign, bound) in GOALS.items()
         }
-        for name, figures in table.items()
-    }
+    return verdicts
 
 
 def markdown(result: dict[str, Any]) -> str:
@@ -125,6 +135,7 @@ def markdown(result: dict[str, Any]) -> str:
         f"budget, policy {s['eviction_policy']}) running the bootstrap checkpoints on the CPU; "
         f"PostgreSQL, Redis db {s['redis_db']}. Paths: the worker's ZOO_WORK_ORDER, "
         f"per-message = arrival, model-major = model (ZOO_MAX_WAIT_S {s['max_wait_s']:g} s).",
+        *_before_caption(result.get("before")),
         f"Machine: {m['cpu']}, {m['cores']} cores, {m['memory_gb']} GB, commit {m['commit']}.",
         "",
         "| path | done | loads | evictions | models used | load time | predict time | in items "
@@ -140,7 +151,7 @@ def markdown(result: dict[str, Any]) -> str:
             f"| {w['p50']} s | {w['p95']} s | {w['max']} s | {run['span_seconds']} s "
             f"| {run['messages_left']} |"
         )
-    lines += _ratio_lines(result["ratios"], next(iter(result["paths"])))
+    lines += _ratio_lines(result["ratios"], list(result["paths"])[-1])
     lines += _infer_lines(result["paths"], s)
     lines += _shortfall_lines(result["paths"])
     lines += [
@@ -149,32 +160,51 @@ def markdown(result: dict[str, Any]) -> str:
         "batches done; every batch is queued at once, so the wait is mostly the backlog ahead "
         "of it. Total: first batch created to last batch done. Load time: the loads' "
         "durations; predict time: the results'; in items: the time the worker spent serving "
-        "batch items, loads and predicts included (items served together counted once). "
-        "Left queued: messages still in the device's queue then (they only wake the "
-        "scheduler: about 0).",
+        "batch items, loads and predicts included (items served together counted once"
+        + ("; main-before, which has no items: in batch messages" if result.get("before") else "")
+        + "). Left queued: messages still in the device's queue then (they only wake the "
+        "scheduler: about 0"
+        + ("; main-before's are its sweeper's re-sent copies" if result.get("before") else "")
+        + ").",
     ]
     return "\n".join(lines)
 
 
-def _ratio_lines(table: dict[str, dict[str, float | None]], base: str) -> list[str]:
-    if not table:
+def _before_caption(before: dict[str, Any] | None) -> list[str]:
+    if not before:
         return []
-    lines = [
-        "",
-        f"| ratio to {base} | loads | evictions | batches/min | wait p50 | wait p95 | wait max |",
-        "|---|---:|---:|---:|---:|---:|---:|",
+    commit, rev = before["commit"][:7], before["rev"]
+    return [
+        f"main-before = commit {commit}{'' if commit == rev else f' ({rev})'}, the worker and "
+        "server of main before the scheduler (one Celery message per batch), run in the same "
+        "way from a git worktree of it with the same packages, on its own database, Redis db "
+        f"{before['redis_db']} and bootstrap checkpoints (zoo pool {before['zoo_pool_mb']:,} "
+        f"MB of {before['device_budget_mb']:,} MB, policy {before['eviction_policy']})."
     ]
-    for name, figures in table.items():
-        cells = " | ".join("–" if figures[k] is None else f"{figures[k]}x" for k in RATIO_FIGURES)
-        lines.append(f"| {name} | {cells} |")
-    targets = [f"{GOALS[k][0]} {GOALS[k][1]}x" if k in GOALS else "" for k in RATIO_FIGURES]
-    lines.append(f"| goal | {' | '.join(targets)} |")
-    for name, verdicts in goals(table).items():
+
+
+def _ratio_lines(table: Ratios, last: str) -> list[str]:
+    lines = []
+    for base, later in table.items():
+        lines += [
+            "",
+            f"| ratio to {base} | loads | evictions | batches/min | wait p50 | wait p95 "
+            "| wait max |",
+            "|---|---:|---:|---:|---:|---:|---:|",
+        ]
+        for name, figures in later.items():
+            cells = " | ".join(
+                "–" if figures[k] is None else f"{figures[k]}x" for k in RATIO_FIGURES
+            )
+            lines.append(f"| {name} | {cells} |")
+        targets = [f"{GOALS[k][0]} {GOALS[k][1]}x" if k in GOALS else "" for k in RATIO_FIGURES]
+        lines.append(f"| goal for {last} | {' | '.join(targets)} |")
+    for base, verdicts in goals(table).items():
         said = "; ".join(
             f"{LABEL[key]} {v['ratio']}x {v['goal']}: {'met' if v['met'] else 'MISSED'}"
             for key, v in verdicts.items()
         )
-        lines.append(f"\n{name} against the goals: {said}.")
+        lines.append(f"\n{last} against the goals, to {base}: {said}.")
     return lines
 
 

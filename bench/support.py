@@ -60,6 +60,17 @@ def fresh_postgres(url: str, *, keep: bool = False) -> Iterator[None]:
             _admin(url, "DROP DATABASE IF EXISTS {name} WITH (FORCE)")
 
 
+@contextlib.contextmanager
+def scratch_postgres(url: str) -> Iterator[None]:
+    """A new, empty PostgreSQL database at ``url`` (no Django set up on it: another
+    checkout's processes use it), dropped afterwards whatever happens."""
+    _admin(url, "DROP DATABASE IF EXISTS {name} WITH (FORCE)", "CREATE DATABASE {name}")
+    try:
+        yield
+    finally:
+        _admin(url, "DROP DATABASE IF EXISTS {name} WITH (FORCE)")
+
+
 def _admin(url: str, *statements: str) -> None:
     import psycopg
 

@@ -51,7 +51,7 @@ def test_a_small_backlog_finishes_every_batch_with_figures_that_add_up(checkpoin
     out = tmp_path / "backlog.json"
     done = subprocess.run(
         [sys.executable, "-m", "bench.backlog", "--batches", "4", "--seed", "3",
-         "--inferences", "3", "--database-url", url, "--redis-db", str(db),
+         "--inferences", "3", "--database-url", url, "--redis-db", str(db), "--before", "none",
          "--checkpoints", folder, "--timeout", "600", "--json", str(out)],
         cwd=ROOT, capture_output=True, text=True, timeout=840,
     )  # fmt: skip
@@ -75,11 +75,13 @@ def test_a_small_backlog_finishes_every_batch_with_figures_that_add_up(checkpoin
     assert figures["seed"] == 3 and figures["machine"]["cores"]
     assert figures["setup"]["zoo_pool_mb"] == 1650
     assert figures["setup"]["task_model"]["name"] == "yolov8n"
-    assert set(figures["ratios"]) == set(figures["goals"]) == {"model-major"}
-    assert set(figures["goals"]["model-major"]) == {"loads", "batches_per_minute", "max"}
+    assert set(figures["ratios"]) == set(figures["goals"]) == {"per-message"}
+    assert set(figures["ratios"]["per-message"]) == {"model-major"}
+    assert set(figures["goals"]["per-message"]) == {"loads", "batches_per_minute", "max"}
+    assert figures["before"] is None
     assert "| per-message | 4/4 |" in done.stdout and "| model-major | 4/4 |" in done.stdout
     assert "generated from seed 3 (not replayed)" in done.stdout
-    assert "model-major against the goals: loads" in done.stdout
+    assert "model-major against the goals, to per-message: loads" in done.stdout
 
 
 def test_the_same_seed_gives_the_same_batches_of_the_mix():
@@ -163,20 +165,21 @@ def test_a_second_path_is_printed_with_its_ratios_to_the_first_and_the_goals():
         "ratios": ratios, "goals": backlog.goals(ratios),
     }  # fmt: skip
 
-    assert result["ratios"]["model-major"]["loads"] == 0.2
-    assert result["ratios"]["model-major"]["batches_per_minute"] == 4.5
-    verdicts = result["goals"]["model-major"]
+    assert result["ratios"]["per-message"]["model-major"]["loads"] == 0.2
+    assert result["ratios"]["per-message"]["model-major"]["batches_per_minute"] == 4.5
+    verdicts = result["goals"]["per-message"]
     assert verdicts["loads"] == {"ratio": 0.2, "goal": "≤ 0.2x", "met": True}
     assert verdicts["batches_per_minute"]["met"] is True
     assert verdicts["max"] == {"ratio": 1.0, "goal": "≤ 0.5x", "met": False}
     table = backlog.markdown(result)
     assert "| ratio to per-message | loads |" in table
     assert "| model-major | 0.2x | 0.086x | 4.5x | 1.0x | 0.5x | 1.0x |" in table
-    assert "| goal | ≤ 0.2x |  | ≥ 4.0x |  |  | ≤ 0.5x |" in table
+    assert "| goal for model-major | ≤ 0.2x |  | ≥ 4.0x |  |  | ≤ 0.5x |" in table
     assert (
-        "model-major against the goals: loads 0.2x ≤ 0.2x: met; batches/min 4.5x ≥ 4.0x: "
-        "met; wait max 1.0x ≤ 0.5x: MISSED." in table
+        "model-major against the goals, to per-message: loads 0.2x ≤ 0.2x: met; batches/min "
+        "4.5x ≥ 4.0x: met; wait max 1.0x ≤ 0.5x: MISSED." in table
     )
+    assert "main-before" not in table
     assert "| model-major | 2 | 2 | 0 | 0 | 0.2 s | 0.3 s | 0.15 s | 0.2 s | 1.5x |" in table
     rows = ROWS["backlog"](result)
     assert [row[3] for row in rows] == ["", "4.5x batches/min"]
