@@ -40,7 +40,7 @@ def test_the_schema_documents_every_endpoint(schema):
 
 def test_the_schema_documents_the_error_bodies_of_each_api(schema):
     select = schema["paths"]["/api/models/select"]["post"]
-    for code in ("400", "401", "403", "404"):
+    for code in ("400", "401", "403", "404", "500", "503"):
         ref = select["responses"][code]["content"]["application/json"]["schema"]["$ref"]
         assert ref.endswith("/Error")
     detail = schema["paths"]["/api/system/models/{model_name}"]["get"]["responses"]["404"]
@@ -58,6 +58,8 @@ def test_the_schema_documents_selects_query_parameters(schema):
         "video_summarization",
     ]
     assert parameters["model_name"]["required"] is True
+    assert parameters["force"]["schema"] == {"type": "boolean"}
+    assert parameters["force"].get("required", False) is False
 
 
 def test_swagger_ui_is_served_without_a_cdn(api):

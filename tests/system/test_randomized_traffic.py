@@ -69,7 +69,11 @@ def test_randomized_traffic_keeps_every_promise(real_models, staff_api, settings
         wait_for(lambda: not ModelState.objects.filter(status="loading").exists(), timeout=60)
 
     assert batches and answers
-    assert all(code in (200, 202, 409) for _, code in answers), answers
+    # A selection waits for its load: one still loading when the wait ends is a 503
+    # (the load goes on, and is over before the checks below).
+    assert all(
+        code in (200, 202, 409) or (url.startswith(SELECT) and code == 503) for url, code in answers
+    ), answers
     failed = EnrichmentBatch.objects.filter(pk__in=batches, status="failed")
     assert not failed.filter(error="").exists()  # a failure always says why
     assert failed.count() == 0, list(failed.values_list("error", flat=True))
