@@ -26,6 +26,7 @@ from django.views.decorators.http import require_GET, require_POST
 
 from api.permissions import may_read
 from fleet import selectors as fleet_selectors
+from inference import selectors as inference_selectors
 from inference import services as inference_services
 from inference.engine.manager import NOT_LOCAL
 from latency import selectors as latency_selectors
@@ -189,9 +190,19 @@ def _confirm_request(request: HttpRequest, tasks: list[TaskView]) -> dict[str, s
     task, model = request.GET.get("confirm_task"), request.GET.get("confirm_model")
     for view in tasks:
         for option in view.options:
-            if view.name == task and option.name == model and option.warning:
-                return {"task": task, "model": model, "warning": option.warning}
+            if view.name == task and option.name == model:
+                warning = option.warning or _too_large(task, model)
+                return {"task": task, "model": model, "warning": warning} if warning else None
     return None
+
+
+def _too_large(task: str, model: str) -> str:
+    """Why no live device could hold the model (its measured size can say so where the
+    selection's estimates fit); "" when one could."""
+    entry = selectors.task_option(task=task, model_name=model)
+    if entry is None or entry.loader in NOT_LOCAL:
+        return ""
+    return inference_selectors.too_large_reason(entry)
 
 
 @require_POST
@@ -209,13 +220,15 @@ def select(request: HttpRequest) -> HttpResponseBase:
         query = urlencode({"confirm_task": task_type, "confirm_model": model_name})
         return HttpResponseRedirect(f"{reverse('dashboard')}?{query}#tasks")
     try:  # confirmed: the operator insists, even on a model larger than every budget
-        inference_services.task_select_warm(
+        selection = inference_services.task_select_warm(
             task_type=task_type, model_name=model_name, force=confirmed
         )
-    except inference_services.SelectionRefused as exc:
-        messages.error(request, f"{task_type}: {model_name} not selected. {exc}.")
-        return _back("tasks")
+    except inference_services.SelectionRefused:  # not confirmed: ask, with the reason
+        query = urlencode({"confirm_task": task_type, "confirm_model": model_name})
+        return HttpResponseRedirect(f"{reverse('dashboard')}?{query}#tasks")
     note = "" if check["valid"] else " (over the memory budget, as confirmed)"
+    if selection.too_large:
+        note = f" (over the memory budget, as confirmed; not loaded: {selection.too_large})"
     messages.success(request, f"{task_type}: selected {model_name}{note}.")
     return _back("tasks")
 

@@ -120,23 +120,28 @@ def test_a_selection_that_would_not_fit_needs_a_confirmation(staff, settings):
     assert Task.objects.get(name="object_detection").selected.name == "yolov8l"
 
 
-def test_a_model_no_device_could_hold_is_refused_with_the_reason_unless_confirmed(staff):
-    # The whole selection fits by the estimates (no confirmation asked), but the size
-    # measured on the only device is larger than its whole budget: a worker would refuse it.
+def test_a_model_no_device_could_hold_needs_a_confirmation_that_says_why(staff):
+    # The whole selection fits by the estimates, but the size measured on the only
+    # device is larger than its whole budget: a worker would refuse to load it.
     device = DeviceFactory(name="sim:7", total_memory_mb=16384, budget_mb=13107)
     yolov8s = ModelEntry.objects.get(name="yolov8s")
     ModelStateFactory(model=yolov8s, device=device, status=ModelStatus.UNLOADED, measured_mb=14000)
     choice = {"task_type": "object_detection", "model_name": "yolov8s"}
+    reason = "yolov8s needs 14000 MB, more than the whole budget of 13107 MB on sim:7"
 
     response = staff.post("/dashboard/select", choice)
 
     assert Task.objects.get(name="object_detection").selected.name == "yolov8n"
-    assert (
-        "object_detection: yolov8s not selected. Failed to load model: Out of memory: yolov8s "
-        "needs 14000 MB, more than the whole budget of 13107 MB on sim:7."
-    ) in text(page(staff, response["Location"]))
-    staff.post("/dashboard/select", {**choice, "confirm": "1"})
+    assert "confirm_model=yolov8s" in response["Location"]
+    confirm = text(page(staff, response["Location"]))
+    assert f"yolov8s for object_detection would not fit: {reason}." in confirm
+    assert "Select anyway" in confirm
+    confirmed = staff.post("/dashboard/select", {**choice, "confirm": "1"})
     assert Task.objects.get(name="object_detection").selected.name == "yolov8s"
+    assert (
+        "object_detection: selected yolov8s (over the memory budget, as confirmed; not loaded: "
+        f"{reason})."
+    ) in text(page(staff, confirmed["Location"]))
 
 
 def test_only_staff_may_change_anything(browser, db):
