@@ -266,8 +266,10 @@ class ModelManager:
                 with self._lock:
                     standing = resident.status == ModelStatus.LOADED
                     if not standing:
+                        # A copy, not ``exc``: its traceback holds the loader's frames
+                        # (and their tensors) in a cycle through this resident.
                         resident.error = (
-                            exc
+                            again(exc)
                             if isinstance(exc, ManagerError)
                             else ModelLoadFailed(f"{type(exc).__name__}: {exc}")
                         )

@@ -84,6 +84,25 @@ def test_an_unloaded_models_tensors_are_collected_without_gc(no_collection) -> N
     assert weights() is None
 
 
+def test_a_load_that_fails_midway_leaves_no_tensor_behind_without_gc(no_collection) -> None:
+    """A loader that raises after placing weights (out of memory in ``.to(device)``)
+    must not leave them alive through the stored failure's traceback."""
+    placed: list[weakref.ref[torch.Tensor]] = []
+
+    def loader(spec: ModelSpec, device: str) -> BigModel:
+        model = BigModel(spec, device, cyclic=False)
+        placed.append(weakref.ref(model.module.weight))
+        raise RuntimeError("CUDA out of memory (simulated)")
+
+    specs = DictSpecs.of({"big": _spec("big")})
+    manager = ModelManager(CpuBackend(64 * 1024), specs=specs, sink=MemorySink(), loader=loader)
+    with pytest.raises(Exception, match="out of memory"):
+        with manager.acquire("big"):
+            pass
+
+    assert placed and placed[0]() is None
+
+
 def test_memory_comes_back_at_unload_even_inside_a_reference_cycle() -> None:
     probe = subprocess.run(
         [sys.executable, "-m", "tests.inference.engine.memory_probe"],
