@@ -18,10 +18,10 @@ import threading
 from collections.abc import Callable
 from dataclasses import dataclass
 from datetime import datetime, timedelta
-from typing import Generic, TypeVar
+from typing import Any, Generic, TypeVar
 
 from django.conf import settings
-from django.db import connection
+from django.db import InterfaceError, OperationalError, connection
 from django.db.models import Min
 from django.utils import timezone
 
@@ -36,10 +36,33 @@ def status_version() -> int | None:
     """The current status version: one statement. ``None`` only while the row is missing
     (a freshly emptied database); the first write creates it.
 
+    The read doubles as the connection's health check (``CONN_HEALTH_CHECKS``), which
+    would otherwise cost a ``SELECT 1`` before it: on a reused connection that turns out
+    broken (a restarted database), it reconnects and reads again.
+
     Inside a transaction (a test's, or a caller's ``atomic`` block) the version must
     also count that transaction's own writes, whose PostgreSQL triggers wait for the
     commit: switching them to immediate runs the pending ones now.
     """
+    wrapper: Any = connection  # the health-check flags are not in Django's stubs
+    checking = (
+        wrapper.connection is not None
+        and wrapper.health_check_enabled
+        and not wrapper.health_check_done
+        and not wrapper.in_atomic_block
+    )
+    if checking:
+        wrapper.health_check_done = True  # this read is the check
+    try:
+        return _version_read()
+    except (InterfaceError, OperationalError):
+        if not checking:
+            raise
+        connection.close()
+        return _version_read()
+
+
+def _version_read() -> int | None:
     with connection.cursor() as cursor:
         if connection.in_atomic_block and connection.vendor == "postgresql":
             cursor.execute(f"SET CONSTRAINTS {STATUS_TRIGGER} IMMEDIATE")

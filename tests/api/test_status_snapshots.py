@@ -8,7 +8,7 @@ from datetime import timedelta
 from unittest import mock
 
 import pytest
-from django.db import connection
+from django.db import close_old_connections, connection
 from django.test.utils import CaptureQueriesContext
 from django.utils import timezone
 
@@ -101,3 +101,32 @@ def test_other_renderers_are_served_from_the_same_document(api):
     page = api.get("/api/models/status", HTTP_ACCEPT="text/html")
     assert page.status_code == 200
     assert b"total_vram_available_gb" in page.content
+
+
+@pytest.mark.django_db(transaction=True, serialized_rollback=True)
+@pytest.mark.skipif("connection.vendor != 'postgresql'")
+def test_the_version_read_is_the_connection_check_and_survives_a_dropped_connection(api):
+    import psycopg
+    from django.conf import settings
+
+    assert api.get("/api/models/status").status_code == 200
+    assert connection.settings_dict["CONN_HEALTH_CHECKS"] and connection.connection is not None
+    # The test client skips what a server does at each request's start: it is done here.
+    checks = []
+    real = connection.is_usable
+    with mock.patch.object(connection, "is_usable", lambda: checks.append(1) or real()):
+        close_old_connections()
+        assert api.get("/api/models/status").status_code == 200
+    assert checks == []  # no SELECT 1 before the version read
+
+    # The database drops the connection (as a restart does): the next answer still comes.
+    pid = connection.connection.info.backend_pid
+    db = settings.DATABASES["default"]
+    with psycopg.connect(
+        dbname=db["NAME"], user=db["USER"], host=db["HOST"], port=db["PORT"], autocommit=True
+    ) as admin:
+        admin.execute("SELECT pg_terminate_backend(%s)", [pid])
+    close_old_connections()
+    response = api.get("/api/models/status")
+    assert response.status_code == 200, response.content
+    assert connection.connection.info.backend_pid != pid
