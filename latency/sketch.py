@@ -103,23 +103,23 @@ def of_durations(durations_ms: Sequence[float]) -> bytes:
 
 
 def grouped_percentiles(
-    groups: Ints, blobs: Sequence[bytes | memoryview], totals: Ints, percents: Sequence[int]
+    groups: Ints, sizes: Ints, pairs: npt.NDArray[np.int32], totals: Ints, percents: Sequence[int]
 ) -> npt.NDArray[np.float64]:
     """Percentiles of sketches merged by group, all groups at once.
 
-    ``groups[i]`` (0..G-1) is the group of ``blobs[i]``; ``totals[g]`` is the number of
-    samples in group ``g`` (the sum of its sketches' counts; every group has samples).
-    Returns a ``(G, len(percents))`` array of reported values. The pairs of all sketches
-    are read as one array, put in (group, bin) order (no sort when each group is one
-    sketch, already in order), and each percentile is found by a binary search of the
-    running count: the first pair whose running count reaches the group's rank.
+    ``pairs`` are the (bin, count) pairs of many stored sketches one after the other:
+    sketch ``i`` has ``sizes[i]`` of them and belongs to group ``groups[i]`` (0..G-1);
+    ``totals[g]`` is the number of samples in group ``g`` (every group has some).
+    Returns a ``(G, len(percents))`` array of reported values. The pairs are put in
+    (group, bin) order — no sort when each group is one sketch and they come in group
+    order — and each percentile is found by a binary search of the running count: the
+    first pair whose running count reaches the group's rank.
     """
-    sizes = np.fromiter((len(blob) // 8 for blob in blobs), np.int64, len(blobs))
-    pairs = np.frombuffer(b"".join(blobs), dtype=PAIR).reshape(-1, 2)
-    bins, counts = pairs[:, 0].astype(np.int64), pairs[:, 1].astype(np.int64)
-    owner = np.repeat(groups, sizes)
-    if len(groups) > 1 and not bool(np.all(np.diff(groups) > 0)):
-        order = np.lexsort((bins, owner))
+    native = pairs.astype(np.int64)
+    bins, counts = native[:, 0], native[:, 1]
+    if not bool(np.all(np.diff(groups) > 0)):
+        owner = np.repeat(groups, sizes)
+        order = np.argsort((owner << 32) | (bins + 2**31), kind="stable")  # sorted runs
         bins, counts = bins[order], counts[order]
     running = np.cumsum(counts)
     before = np.cumsum(totals) - totals  # samples in the groups ahead of each group

@@ -137,9 +137,11 @@ def test_grouped_percentiles_merge_the_sketches_of_each_group():
     parts = [groups[0], groups[1], groups[2][:50], groups[2][50:60], groups[2][60:], groups[3]]
     owner = np.array([0, 1, 2, 2, 2, 3])
     order = [4, 0, 2, 1, 3, 5]
+    blobs = [sketch.of_durations(parts[i]) for i in order]
     found = sketch.grouped_percentiles(
         owner[order],
-        [sketch.of_durations(parts[i]) for i in order],
+        np.array([len(blob) // 8 for blob in blobs]),
+        np.frombuffer(b"".join(blobs), sketch.PAIR).reshape(-1, 2),
         np.array([len(g) for g in groups]),
         (50, 95),
     )
