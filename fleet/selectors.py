@@ -257,7 +257,7 @@ def management_config() -> dict[str, object]:
     """``GET /api/models/config``: every task's options and selection, and the settings."""
     device = primary_device()
     return {
-        "models": tasks_document(),
+        "models": tasks_document(every_field=True),
         "inference": inference_document(inference_settings()),
         "cuda_available": device.cuda_available,
         "total_vram_gb": gb(device.total_memory_mb),
@@ -298,6 +298,12 @@ def management_status() -> dict[str, object]:
     }
 
 
+def _requirement(entry: ModelEntry, need_gb: float) -> dict[str, object]:
+    """A selected model's line of ``model_requirements``: the document's name and size,
+    and its ``model_id``, which the annotation tool's client reads."""
+    return {"model_name": entry.name, "model_id": entry.model_id or entry.name, "vram_gb": need_gb}
+
+
 def budget_validation(
     *,
     selection: dict[str, ModelEntry] | None = None,
@@ -327,7 +333,7 @@ def budget_validation(
             continue
         need = gb(entry.vram_mb)
         required += need
-        requirements[task.name] = {"model_name": entry.name, "vram_gb": need}
+        requirements[task.name] = _requirement(entry, need)
         if need > row.max_memory_per_model:
             warnings.append(
                 f"{entry.name} needs {need:.1f} GB, more than max_memory_per_model "

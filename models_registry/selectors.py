@@ -108,6 +108,31 @@ def option_document(entry: ModelEntry) -> dict[str, object]:
     return doc
 
 
+# The framework a loader's models run on, for options whose catalog entry names none.
+LOADER_FRAMEWORKS: dict[str, str] = {
+    Loader.ULTRALYTICS: "ultralytics",
+    Loader.TRANSFORMERS: "transformers",
+    Loader.TORCH: "pytorch",
+}
+
+
+def option_fields(entry: ModelEntry) -> dict[str, object]:
+    """A task option with every field of the document's "Model Option Fields" table, as
+    ``GET /api/models/config`` serves it: the published unit and the other one
+    (``vram_mb`` and ``vram_gb``), the framework (the catalog's, else the one the
+    entry's loader runs on), and ``fps`` (the catalog's throughput, null where none is
+    published: every option but the local and server-run VLMs)."""
+    return {
+        "model_id": entry.model_id or entry.name,
+        "framework": entry.framework or LOADER_FRAMEWORKS.get(entry.loader, entry.loader),
+        "vram_mb": entry.vram_mb,
+        "vram_gb": gb(entry.vram_mb),
+        "speed": entry.speed,
+        "description": entry.description,
+        "fps": entry.fps,
+    }
+
+
 def inference_document(row: InferenceSettings) -> dict[str, object]:
     return {
         "max_memory_per_model": row.max_memory_per_model,
@@ -118,15 +143,15 @@ def inference_document(row: InferenceSettings) -> dict[str, object]:
     }
 
 
-def tasks_document() -> dict[str, object]:
-    """Each task's selection and options, as both the Model Management document
-    (``models``) and models.yaml (``tasks``) spell them."""
+def tasks_document(*, every_field: bool = False) -> dict[str, object]:
+    """Each task's selection and options, as models.yaml (``tasks``) spells them, or,
+    with ``every_field``, as ``GET /api/models/config`` (``models``) serves them."""
+    spell = option_fields if every_field else option_document
     return {
         task.name: {
             "selected": task.selected.name if task.selected else None,
             "options": {
-                option.model.name: option_document(option.model)
-                for option in task.task_options.all()
+                option.model.name: spell(option.model) for option in task.task_options.all()
             },
         }
         for task in tasks_with_options()

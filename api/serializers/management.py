@@ -10,15 +10,24 @@ from core.serializers import StrictSerializer
 
 
 class TaskOptionSerializer(serializers.Serializer):
+    """Every field of the document's "Model Option Fields" table, on every option: the
+    memory in both units, whichever one the catalog publishes it in."""
+
     model_id = serializers.CharField(help_text="Hugging Face model ID or local name")
     framework = serializers.CharField(
-        required=False, help_text="Inference framework (sglang, vllm, transformers, ...)"
+        help_text=(
+            "Inference framework: sglang, vllm, transformers, ultralytics, pytorch, or the "
+            "provider of an external API (anthropic, openai, google)"
+        )
     )
-    vram_mb = serializers.IntegerField(required=False, help_text="Memory requirement in MB")
-    vram_gb = serializers.FloatField(required=False, help_text="Memory requirement in GB")
-    speed = serializers.CharField(required=False, help_text="fast, medium or slow")
-    description = serializers.CharField(required=False)
-    fps = serializers.FloatField(required=False, help_text="Frames per second (VLMs)")
+    vram_mb = serializers.IntegerField(help_text="Memory requirement in MB")
+    vram_gb = serializers.FloatField(help_text="The same requirement in GB (MB / 1024)")
+    speed = serializers.CharField(help_text="fast, medium or slow")
+    description = serializers.CharField(allow_blank=True)
+    fps = serializers.FloatField(
+        allow_null=True,
+        help_text="Frames per second of a VLM run here or on its own server; null otherwise",
+    )
 
 
 class TaskConfigSerializer(serializers.Serializer):
@@ -57,6 +66,9 @@ class ManagementStatusSerializer(serializers.Serializer):
     total_vram_available_gb = serializers.FloatField(help_text="Total capacity of the device")
     cuda_available = serializers.BooleanField()
     device = serializers.CharField(help_text="PyTorch device string (cpu, cuda:0, ...)")
+    timestamp = serializers.DateTimeField(
+        read_only=True, help_text="UTC time of this answer (ISO 8601), like the zoo API's"
+    )
 
 
 class SelectResultSerializer(serializers.Serializer):
@@ -69,6 +81,7 @@ class SelectResultSerializer(serializers.Serializer):
 
 class RequirementSerializer(serializers.Serializer):
     model_name = serializers.CharField()
+    model_id = serializers.CharField(help_text="The option's model_id")
     vram_gb = serializers.FloatField()
 
 

@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+from unittest.mock import patch
+
 import pytest
 
 from fleet.models import ModelStatus
@@ -27,9 +29,12 @@ def test_config_lists_each_tasks_options_and_selection(api):
     ]
     assert detection["options"]["yolov8n"] == {
         "model_id": "yolov8n",
+        "framework": "ultralytics",
         "vram_mb": 512,
+        "vram_gb": 0.5,
         "speed": "fast",
         "description": "Nano YOLO model",
+        "fps": None,
     }
     assert detection["options"]["groundingdino"]["model_id"] == "IDEA-Research/grounding-dino-base"
     assert body["models"]["object_tracking"]["selected"] is None
@@ -45,13 +50,45 @@ def test_vlm_options_are_given_in_gigabytes_with_framework_and_fps(api):
     assert summarization["options"]["llama-4-scout"] == {
         "model_id": "meta-llama/Llama-4-Scout",
         "framework": "sglang",
+        "vram_mb": 8192,
         "vram_gb": 8.0,
         "speed": "fast",
         "description": "Fast VLM for video understanding",
         "fps": 2.5,
     }
     external = [o for o in summarization["options"].values() if o["vram_gb"] == 0]
-    assert len(external) == 3
+    assert [o["framework"] for o in external] == ["anthropic", "openai", "google"]
+    assert all(o["fps"] is None for o in external)  # no throughput is published for them
+
+
+def test_every_option_carries_every_field_of_the_documents_option_table(api):
+    models = api.get("/api/models/config").json()["models"]
+    options = [option for task in models.values() for option in task["options"].values()]
+
+    assert len(options) == 17
+    for option in options:
+        assert set(option) == {
+            "model_id", "framework", "vram_mb", "vram_gb", "speed", "description", "fps"
+        }  # fmt: skip
+        assert option["framework"]
+        assert option["vram_gb"] == round(option["vram_mb"] / 1024, 2)
+    tracking = models["object_tracking"]["options"]
+    assert tracking["samurai"]["framework"] == "transformers"  # from its loader
+    assert tracking["bytetrack"]["vram_gb"] == 0.25
+    assert models["video_summarization"]["options"]["llava-next-7b"]["fps"] == 1.0
+
+
+def test_the_models_yaml_export_keeps_one_unit_per_option(db):
+    from models_registry.selectors import config_document
+
+    tasks = config_document()["tasks"]
+
+    assert tasks["object_detection"]["options"]["yolov8n"] == {
+        "model_id": "yolov8n",
+        "vram_mb": 512,
+        "speed": "fast",
+        "description": "Nano YOLO model",
+    }
 
 
 def test_config_carries_the_inference_settings(api):
@@ -108,7 +145,21 @@ def test_status_says_nothing_is_loaded_before_any_worker_ran(api):
         "total_vram_available_gb",
         "cuda_available",
         "device",
+        "timestamp",
     }
+
+
+def test_status_is_stamped_with_the_time_of_each_answer(api):
+    from datetime import datetime, timedelta
+
+    from django.utils import timezone
+
+    first = api.get("/api/models/status").json()["timestamp"]
+    with patch("api.documents.timezone.now", return_value=timezone.now() + timedelta(hours=1)):
+        second = api.get("/api/models/status").json()["timestamp"]
+
+    assert first.endswith("Z")
+    assert datetime.fromisoformat(second) - datetime.fromisoformat(first) >= timedelta(minutes=59)
 
 
 def test_status_shows_loaded_task_models_with_memory_and_load_duration(api):

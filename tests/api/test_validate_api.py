@@ -44,9 +44,17 @@ def test_a_selection_that_fits_is_valid(api, gpu):
         "threshold": 0.8,
         "max_allowed_gb": 19.2,
         "model_requirements": {
-            "video_summarization": {"model_name": "llama-4-maverick", "vram_gb": 16.0},
-            "object_detection": {"model_name": "yolov8s", "vram_gb": 1.5},
-            "object_tracking": {"model_name": "bytetrack", "vram_gb": 0.25},
+            "video_summarization": {
+                "model_name": "llama-4-maverick",
+                "model_id": "meta-llama/Llama-4-Maverick",
+                "vram_gb": 16.0,
+            },
+            "object_detection": {"model_name": "yolov8s", "model_id": "yolov8s", "vram_gb": 1.5},
+            "object_tracking": {
+                "model_name": "bytetrack",
+                "model_id": "bytetrack",
+                "vram_gb": 0.25,
+            },
         },
         "warnings": [],
     }
@@ -116,7 +124,11 @@ def test_tasks_without_a_selection_need_nothing(api, gpu):
     body = api.post(URL).json()
 
     assert body["model_requirements"] == {
-        "video_summarization": {"model_name": "claude", "vram_gb": 0.0}
+        "video_summarization": {
+            "model_name": "claude",
+            "model_id": "claude-sonnet-4-5",
+            "vram_gb": 0.0,
+        }
     }
     assert body["total_required_gb"] == 0.0
     assert body["valid"] is True
