@@ -9,8 +9,10 @@ from typing import Any, ClassVar
 
 from drf_spectacular.utils import OpenApiResponse
 from rest_framework.request import Request
+from rest_framework.response import Response
 from rest_framework.views import APIView
 
+from api.errors import management_error_body
 from api.params import query_params
 from api.serializers.common import DetailErrorSerializer, ErrorSerializer
 
@@ -35,9 +37,15 @@ class ZooView(ApiView):
 
 
 class ManagementView(ApiView):
-    """A view of the Model Management API: errors are ``{"error": ...}``."""
+    """A view of the Model Management API: errors are ``{"error": ...}``, with the same
+    message under ``detail`` too (see ``api.errors.management_error_body``)."""
 
     error_key = "error"
+
+    def finalize_response(self, request: Request, response: Any, *args: Any, **kwargs: Any) -> Any:
+        if isinstance(response, Response) and isinstance(response.data, dict):
+            response.data = management_error_body(response.data)
+        return super().finalize_response(request, response, *args, **kwargs)
 
 
 def zoo_error(description: str) -> OpenApiResponse:

@@ -2,7 +2,8 @@
 
 The Model Zoo API answers errors as ``{"detail": "..."}`` (DRF's own shape); the Model
 Management API as ``{"error": "..."}``, which its document's client code reads as
-``error.error``. A view says which by its ``error_key``.
+``error.error``, with the same message under ``detail`` too: the annotation tool's own
+server forwards ``detail`` to its users. A view says which by its ``error_key``.
 """
 
 from __future__ import annotations
@@ -60,9 +61,17 @@ def exception_handler(exc: Exception, context: dict[str, Any]) -> Response:
     return response
 
 
+def management_error_body(body: dict[str, Any]) -> dict[str, Any]:
+    """A Model Management error body with its message under ``detail`` as well; any
+    other body unchanged."""
+    if isinstance(body.get("error"), str) and "detail" not in body:
+        return {**body, "detail": body["error"]}
+    return body
+
+
 def json_error(request: HttpRequest, message: str, status_code: int) -> JsonResponse:
     key = error_key_for(request.path)
-    return JsonResponse({key: message}, status=status_code)
+    return JsonResponse(management_error_body({key: message}), status=status_code)
 
 
 def not_found(request: HttpRequest, exception: Exception | None = None) -> JsonResponse:

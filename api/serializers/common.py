@@ -12,6 +12,8 @@ class DetailErrorSerializer(serializers.Serializer):
 
 
 class ErrorSerializer(serializers.Serializer):
-    """An error of the Model Management API."""
+    """An error of the Model Management API: the document's ``error``, and the same
+    message under ``detail`` for clients (and proxies) that read that key."""
 
     error = serializers.CharField()
+    detail = serializers.CharField(help_text="The same message as error")

@@ -29,7 +29,10 @@ def test_management_endpoints_refuse_unknown_query_parameters_with_an_error(api,
     response = api.get(f"{url}?bogus=1&also=2")
 
     assert response.status_code == 400
-    assert response.json() == {"error": "Unknown query parameter: also, bogus"}
+    assert response.json() == {
+        "error": "Unknown query parameter: also, bogus",
+        "detail": "Unknown query parameter: also, bogus",
+    }
 
 
 @pytest.mark.parametrize("url", ZOO_GETS + MANAGEMENT_GETS)
@@ -37,7 +40,8 @@ def test_read_endpoints_refuse_writes_with_405(staff_api, url):
     response = staff_api.delete(url)
 
     assert response.status_code == 405
-    assert list(response.json()) == ["error" if url.startswith("/api/models/") else "detail"]
+    management = url.startswith("/api/models/")
+    assert list(response.json()) == (["error", "detail"] if management else ["detail"])
 
 
 def test_an_unknown_api_route_is_a_json_404(api):
@@ -47,7 +51,10 @@ def test_an_unknown_api_route_is_a_json_404(api):
     assert zoo.status_code == 404
     assert zoo.json() == {"detail": "Not found: /api/system/nothing-here/at-all"}
     assert management.status_code == 404
-    assert management.json() == {"error": "Not found: /api/models/nothing"}
+    assert management.json() == {
+        "error": "Not found: /api/models/nothing",
+        "detail": "Not found: /api/models/nothing",
+    }
 
 
 def test_an_unexpected_failure_is_a_json_500_without_a_stack_trace(api, monkeypatch):
@@ -60,7 +67,7 @@ def test_an_unexpected_failure_is_a_json_500_without_a_stack_trace(api, monkeypa
     response = api.get("/api/models/status")
 
     assert response.status_code == 500
-    assert response.json() == {"error": "Internal server error"}
+    assert response.json() == {"error": "Internal server error", "detail": "Internal server error"}
     assert b"secret internals" not in response.content
 
 
@@ -75,4 +82,5 @@ def test_an_unexpected_failure_is_a_json_500_without_a_stack_trace(api, monkeypa
 def test_a_nul_character_in_the_url_is_a_json_400(api, db, url, key):
     response = api.get(url)
     assert response.status_code == 400
-    assert response.json() == {key: "NUL characters are not allowed in URLs"}
+    message = "NUL characters are not allowed in URLs"
+    assert response.json() == {key: message} | ({"detail": message} if key == "error" else {})

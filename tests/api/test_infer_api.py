@@ -78,7 +78,10 @@ def test_a_load_that_outlives_the_wait_is_a_503_and_the_work_goes_on(worker, sta
     worker.loader.gate.set()
 
     assert response.status_code == 503
-    assert response.json() == {"error": "Model service timeout during model loading"}
+    assert response.json() == {
+        "error": "Model service timeout during model loading",
+        "detail": "Model service timeout during model loading",
+    }
     from tests.servers import wait_for
 
     later = wait_for(lambda: staff_api.get(response["Location"]).status_code == 200 or None, 10)
@@ -91,7 +94,10 @@ def test_out_of_memory_is_the_documents_500(worker, staff_api):
     response = staff_api.post(URL, {"image": image_b64()}, format="json")
 
     assert response.status_code == 500
-    assert response.json() == {"error": "Failed to load model: Out of memory"}
+    assert response.json() == {
+        "error": "Failed to load model: Out of memory",
+        "detail": "Failed to load model: Out of memory",
+    }
 
 
 def test_a_model_that_fails_to_load_says_why(worker, staff_api):
@@ -129,7 +135,7 @@ def test_requests_it_cannot_serve_are_refused_with_a_reason(
     response = staff_api.post(url, {"image": image_b64()}, format="json")
 
     assert response.status_code == status
-    assert response.json() == {"error": message}
+    assert response.json() == {"error": message, "detail": message}
 
 
 def test_a_bad_image_is_a_400(worker, staff_api):
@@ -145,14 +151,17 @@ def test_with_no_live_worker_it_says_so_at_once(worker, staff_api):
     response = staff_api.post(URL, {"image": image_b64()}, format="json")
 
     assert response.status_code == 503
-    assert response.json() == {"error": "Model service unavailable: no worker is running"}
+    assert response.json() == {
+        "error": "Model service unavailable: no worker is running",
+        "detail": "Model service unavailable: no worker is running",
+    }
 
 
 def test_anonymous_callers_cannot_run_inference(worker, api):
     response = api.post(URL, {"image": image_b64()}, format="json")
 
     assert response.status_code == 401
-    assert set(response.json()) == {"error"}
+    assert set(response.json()) == {"error", "detail"}
 
 
 def test_a_multipart_image_works_too(worker, staff_api):

@@ -45,7 +45,9 @@ def test_the_schema_documents_the_error_bodies_of_each_api(schema):
         assert ref.endswith("/Error")
     detail = schema["paths"]["/api/system/models/{model_name}"]["get"]["responses"]["404"]
     assert detail["content"]["application/json"]["schema"]["$ref"].endswith("/DetailError")
-    assert schema["components"]["schemas"]["Error"]["properties"] == {"error": {"type": "string"}}
+    error = schema["components"]["schemas"]["Error"]
+    assert set(error["properties"]) == {"error", "detail"}
+    assert set(error["required"]) == {"error", "detail"}
 
 
 def test_the_schema_documents_selects_query_parameters(schema):

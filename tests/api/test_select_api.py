@@ -39,16 +39,18 @@ def test_an_invalid_task_type_is_a_400_with_the_documents_error(staff_api):
     response = staff_api.post(f"{URL}?task_type=invalid_task&model_name=yolov8n")
 
     assert response.status_code == 400
-    assert response.json() == {"error": "Invalid task_type: invalid_task"}
+    assert response.json() == {
+        "error": "Invalid task_type: invalid_task",
+        "detail": "Invalid task_type: invalid_task",
+    }
 
 
 def test_an_unknown_model_is_a_404_with_the_documents_error(staff_api):
     response = staff_api.post(f"{URL}?task_type=video_summarization&model_name=nonexistent-model")
 
     assert response.status_code == 404
-    assert response.json() == {
-        "error": "Model 'nonexistent-model' not found for task 'video_summarization'"
-    }
+    message = "Model 'nonexistent-model' not found for task 'video_summarization'"
+    assert response.json() == {"error": message, "detail": message}
 
 
 def test_a_model_of_another_task_is_not_found_for_this_one(staff_api):
@@ -85,7 +87,7 @@ def test_bad_query_parameters_are_a_400_naming_the_problem(staff_api, query, mes
     response = staff_api.post(f"{URL}{query}")
 
     assert response.status_code == 400
-    assert response.json() == {"error": message}
+    assert response.json() == {"error": message, "detail": message}
     assert Task.objects.get(name="object_detection").selected.name == "yolov8n"
 
 
@@ -94,7 +96,7 @@ def test_an_anonymous_caller_is_refused_with_401_and_a_json_error(api):
 
     assert response.status_code == 401
     assert response["WWW-Authenticate"] == "Token"
-    assert set(response.json()) == {"error"}
+    assert set(response.json()) == {"error", "detail"}
     assert Task.objects.get(name="object_detection").selected.name == "yolov8n"
 
 
@@ -104,7 +106,7 @@ def test_a_bad_token_is_refused_with_401(api):
     response = api.post(f"{URL}?task_type=object_detection&model_name=yolov8s")
 
     assert response.status_code == 401
-    assert response.json() == {"error": "Invalid token."}
+    assert response.json() == {"error": "Invalid token.", "detail": "Invalid token."}
 
 
 def test_a_user_who_is_not_staff_is_refused_with_403(api):
@@ -113,7 +115,7 @@ def test_a_user_who_is_not_staff_is_refused_with_403(api):
     response = api.post(f"{URL}?task_type=object_detection&model_name=yolov8s")
 
     assert response.status_code == 403
-    assert set(response.json()) == {"error"}
+    assert set(response.json()) == {"error", "detail"}
     assert Task.objects.get(name="object_detection").selected.name == "yolov8n"
 
 
@@ -137,4 +139,7 @@ def test_select_answers_get_with_405_and_a_json_error(staff_api):
     response = staff_api.get(f"{URL}?task_type=object_detection&model_name=yolov8s")
 
     assert response.status_code == 405
-    assert response.json() == {"error": 'Method "GET" not allowed.'}
+    assert response.json() == {
+        "error": 'Method "GET" not allowed.',
+        "detail": 'Method "GET" not allowed.',
+    }

@@ -84,10 +84,11 @@ def test_a_model_larger_than_every_budget_is_refused_and_nothing_changes(worker,
     response = staff_api.post(f"{URL}&model_name=yolov8l")
 
     assert response.status_code == 500
-    assert response.json() == {
-        "error": "Failed to load model: Out of memory: yolov8l needs 4096 MB, more than the "
+    message = (
+        "Failed to load model: Out of memory: yolov8l needs 4096 MB, more than the "
         "whole budget of 3276 MB on sim:61; selection unchanged (force=true selects it anyway)"
-    }
+    )
+    assert response.json() == {"error": message, "detail": message}
     assert selected() == "yolov8n"
     assert worker.sent == []
 
@@ -136,9 +137,8 @@ def test_a_load_that_fails_is_a_500_with_the_reason_and_the_old_selection_back(w
     response = staff_api.post(f"{URL}&model_name=yolov8s")
 
     assert response.status_code == 500
-    assert response.json() == {
-        "error": "Failed to load model: LoadError: yolov8s: weights not found at /models/yolov8s.pt"
-    }
+    message = "Failed to load model: LoadError: yolov8s: weights not found at /models/yolov8s.pt"
+    assert response.json() == {"error": message, "detail": message}
     assert selected() == "yolov8n"
 
 
@@ -162,7 +162,10 @@ def test_a_load_that_outlives_the_wait_is_a_503_the_selection_kept_and_the_load_
     worker.loader.gate.set()
 
     assert response.status_code == 503
-    assert response.json() == {"error": "Model service timeout during model loading"}
+    assert response.json() == {
+        "error": "Model service timeout during model loading",
+        "detail": "Model service timeout during model loading",
+    }
     assert selected() == "yolov8s"
     assert wait_for(lambda: state_of("yolov8s") == ModelStatus.LOADED or None, 10)
 
@@ -172,5 +175,8 @@ def test_force_takes_only_yes_or_no(worker, staff_api, value):
     response = staff_api.post(f"{URL}&model_name=yolov8l&force={value}")
 
     assert response.status_code == 400
-    assert response.json() == {"error": f"force must be true or false, got '{value}'"}
+    assert response.json() == {
+        "error": f"force must be true or false, got '{value}'",
+        "detail": f"force must be true or false, got '{value}'",
+    }
     assert selected() == "yolov8n"

@@ -146,4 +146,7 @@ def test_validate_refuses_unknown_query_parameters(api):
     response = api.post(f"{URL}?dry_run=1")
 
     assert response.status_code == 400
-    assert response.json() == {"error": "Unknown query parameter: dry_run"}
+    assert response.json() == {
+        "error": "Unknown query parameter: dry_run",
+        "detail": "Unknown query parameter: dry_run",
+    }
