@@ -27,7 +27,7 @@ from api.base import (
 from api.documents import document_response
 from api.errors import ApiError
 from api.params import bool_param
-from api.permissions import ReadOnlyPost
+from api.permissions import ReadOnlyPost, SelectOpenOrStaff
 from api.serializers.management import (
     BudgetValidationSerializer,
     InferInSerializer,
@@ -104,6 +104,7 @@ class StatusView(ManagementView):
 
 
 class SelectView(ManagementView):
+    permission_classes = [SelectOpenOrStaff]
     query_required = ("task_type", "model_name")
     query_optional = ("force",)
 
@@ -112,6 +113,8 @@ class SelectView(ManagementView):
         operation_id="models_select",
         summary="Select the model of a task (staff only); waits for the load it triggers",
         description=(
+            "Needs a staff user, unless ZOO_OPEN_SELECT opens it to every caller (a "
+            "deployment behind the annotation tool's own server). "
             "Persisted at once. When the previous selection was loaded, or warmup is on, "
             "a worker loads the new one and the request waits up to ZOO_INFER_WAIT_S for "
             "it: a failed load answers 500 with the worker's reason (the previous "

@@ -33,6 +33,21 @@ class ReadOpenWriteStaff(BasePermission):
         return _is_staff(request)
 
 
+class SelectOpenOrStaff(BasePermission):
+    """``POST /api/models/select``: staff only, unless ``ZOO_OPEN_SELECT`` opens it to
+    every caller (a deployment behind the annotation tool's own server).
+
+    CSRF stays sound either way: DRF checks the CSRF token of every request
+    authenticated by a session, so a staff browser session must still send it; an
+    anonymous call carries no session to ride on, and the setting lets it in anyway.
+    """
+
+    message = "Staff credentials are required to select a model (ZOO_OPEN_SELECT is off)."
+
+    def has_permission(self, request: Request, view: Any) -> bool:
+        return bool(settings.ZOO_OPEN_SELECT) or _is_staff(request)
+
+
 class ReadOnlyPost(BasePermission):
     """For a POST that changes nothing (``/api/models/validate``): open like a read."""
 

@@ -57,6 +57,14 @@ SECRET_KEY = _secret_key()
 DEBUG = env.bool("DEBUG", default=False)
 ALLOWED_HOSTS = env.list("ALLOWED_HOSTS", default=["127.0.0.1", "localhost", "[::1]"])
 CSRF_TRUSTED_ORIGINS = env.list("CSRF_TRUSTED_ORIGINS", default=[])
+# Browser frontends served from another origin (both documents' clients are) may call
+# the APIs from these origins, e.g. "http://localhost:3000"; none by default. Only the
+# API answers with CORS headers, and never with credentials: a cross-origin caller
+# authenticates with a token (Authorization header), not the session cookie.
+CORS_ALLOWED_ORIGINS = env.list("CORS_ALLOWED_ORIGINS", default=[])
+CORS_URLS_REGEX = r"^/api/"
+CORS_ALLOW_CREDENTIALS = False
+CORS_EXPOSE_HEADERS = ["Location"]  # where a slow inference's outcome will be
 
 INSTALLED_APPS = [
     "django.contrib.admin",
@@ -67,6 +75,7 @@ INSTALLED_APPS = [
     "whitenoise.runserver_nostatic",
     "django.contrib.staticfiles",
     "django_prometheus",
+    "corsheaders",
     "rest_framework",
     "rest_framework.authtoken",
     "drf_spectacular",
@@ -81,6 +90,7 @@ INSTALLED_APPS = [
 MIDDLEWARE = [
     "django_prometheus.middleware.PrometheusBeforeMiddleware",
     "zoo_project.middleware.RejectNulBytes",
+    "corsheaders.middleware.CorsMiddleware",  # before anything that may answer early
     "django.middleware.security.SecurityMiddleware",
     "whitenoise.middleware.WhiteNoiseMiddleware",
     "django.contrib.sessions.middleware.SessionMiddleware",
@@ -237,6 +247,11 @@ FILE_UPLOAD_MAX_MEMORY_SIZE = 10 * 1024 * 1024  # larger uploads spool to a temp
 # Reads of both APIs are open by default, as the documents have them; set this to
 # require a logged-in user (session or token) for reads too.
 ZOO_READS_REQUIRE_AUTH = env.bool("ZOO_READS_REQUIRE_AUTH", default=False)
+# The Model Management document has no authentication: its service sits behind the
+# annotation tool's own server, which does the users' checks. True opens
+# POST /api/models/select (and nothing else) to unauthenticated callers, for such a
+# deployment; by default it needs a staff user like every write.
+ZOO_OPEN_SELECT = env.bool("ZOO_OPEN_SELECT", default=False)
 # Status documents are kept per web process under the status version (fleet.snapshots)
 # and rebuilt only when it changes; off, every request builds them afresh.
 ZOO_STATUS_SNAPSHOTS = env.bool("ZOO_STATUS_SNAPSHOTS", default=True)
