@@ -34,6 +34,22 @@ class ApiError(exceptions.APIException):
         self.status_code = status_code
 
 
+class QueryValueError(ApiError):
+    """A missing or invalid query value that the home-security backend, whose client
+    the Model Zoo API serves, refuses with a 422: its body carries the document's
+    ``detail`` and that backend's validation envelope (``error.errors``)."""
+
+    def __init__(self, message: str, *, field: str, value: str | None):
+        super().__init__(message, status.HTTP_422_UNPROCESSABLE_ENTITY)
+        self.field = field
+        self.value = value
+
+    def body(self, key: str) -> dict[str, Any]:
+        problem = {"field": f"query.{self.field}", "message": str(self.detail), "value": self.value}
+        envelope = {"code": "VALIDATION_ERROR", "message": "Request validation failed"}
+        return {key: str(self.detail), "error": {**envelope, "errors": [problem]}}
+
+
 def error_key_for(path: str, view: Any = None) -> str:
     key = getattr(view, "error_key", None)
     if key:
@@ -52,6 +68,8 @@ def exception_handler(exc: Exception, context: dict[str, Any]) -> Response:
         return Response({key: "Bad request"}, status=400)
     if isinstance(exc, ServiceError):
         return Response({key: str(exc)}, status=exc.status)
+    if isinstance(exc, QueryValueError):
+        return Response(exc.body(key), status=exc.status_code)
     response = drf_exception_handler(exc, context)
     if response is None:
         logger.exception("Unhandled error in %s", request.path if request else "a view")

@@ -7,7 +7,7 @@ from collections.abc import Iterable
 
 from rest_framework.request import Request
 
-from api.errors import ApiError
+from api.errors import ApiError, QueryValueError
 
 
 def query_params(
@@ -33,18 +33,31 @@ def query_params(
 
 
 def int_param(
-    params: dict[str, str], name: str, *, default: int, minimum: int, maximum: int
+    params: dict[str, str],
+    name: str,
+    *,
+    default: int,
+    minimum: int,
+    maximum: int,
+    unprocessable: bool = False,
 ) -> int:
-    """An integer parameter within bounds, or a 400 that says what is allowed."""
+    """An integer parameter within bounds, or a 400 that says what is allowed (a 422,
+    ``QueryValueError``, with ``unprocessable``)."""
     raw = params.get(name)
     if raw is None or raw == "":
         return default
+
+    def refuse(message: str) -> ApiError:
+        if unprocessable:
+            return QueryValueError(message, field=name, value=raw)
+        return ApiError(message)
+
     try:
         value = int(raw)
     except ValueError:
-        raise ApiError(f"{name} must be an integer, got {raw!r}") from None
+        raise refuse(f"{name} must be an integer, got {raw!r}") from None
     if not minimum <= value <= maximum:
-        raise ApiError(f"{name} must be between {minimum} and {maximum}, got {value}")
+        raise refuse(f"{name} must be between {minimum} and {maximum}, got {value}")
     return value
 
 

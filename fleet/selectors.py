@@ -229,12 +229,13 @@ def zoo_snapshot() -> ZooSnapshot:
 
 
 def zoo_compact_status() -> ZooSnapshot:
-    """The snapshot sorted for the UI: by category in the document's order, disabled last."""
+    """The snapshot sorted for the UI: by category in the document's order, disabled last,
+    and by name within each (the home-security backend's order)."""
     snapshot = zoo_snapshot()
     ordered = sorted(
         snapshot.rows,
-        key=lambda row: (not row.enabled, UI_ORDER.index(row.ui_category)),
-    )  # sorted() is stable: registry order within a category
+        key=lambda row: (not row.enabled, UI_ORDER.index(row.ui_category), row.name),
+    )
     return ZooSnapshot(rows=ordered, budget=snapshot.budget, taken_at=snapshot.taken_at)
 
 

@@ -61,6 +61,20 @@ def test_models_come_in_the_documents_category_order_with_disabled_last(api):
     assert [m["name"] for m in models if m["category"] == "Action Recognition"] == ["xclip-base"]
 
 
+def test_models_within_a_category_are_sorted_by_name(api):
+    models = api.get("/api/system/model-zoo/status").json()["models"]
+
+    for category in UI_ORDER:
+        names = [m["name"] for m in models if m["category"] == category and m["enabled"]]
+        assert names == sorted(names)
+    assert [m["name"] for m in models if m["category"] == "Detection"] == [
+        "vehicle-damage-detection", "yolo-world-s", "yolo11-face", "yolo11-license-plate"
+    ]  # fmt: skip
+    assert [m["name"] for m in models if not m["enabled"]] == [
+        "brisque-quality", "florence-2-large", "yolo26-general"
+    ]  # fmt: skip
+
+
 def test_a_loaded_model_counts_and_shows_when_it_was_last_used(api):
     violence = ModelEntry.objects.get(name="violence-detection")
     state = ModelStateFactory(model=violence, status=ModelStatus.LOADED)
