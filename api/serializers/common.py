@@ -20,7 +20,10 @@ class ValidationProblemSerializer(serializers.Serializer):
 class ValidationEnvelopeSerializer(serializers.Serializer):
     code = serializers.CharField(help_text='"VALIDATION_ERROR"')
     message = serializers.CharField(help_text='"Request validation failed"')
-    errors = ValidationProblemSerializer(many=True)
+
+    def get_fields(self) -> dict[str, serializers.Field]:
+        # Declared here: a class attribute "errors" would shadow Serializer.errors.
+        return {**super().get_fields(), "errors": ValidationProblemSerializer(many=True)}
 
 
 class QueryValidationErrorSerializer(serializers.Serializer):
