@@ -390,6 +390,8 @@ class DeviceUsage:
 
     ``used_mb`` is what admission counts (the larger of estimate and measurement per
     model); ``estimate_mb`` and ``measured_mb`` are the two sums it is drawn from.
+    ``zoo_used_mb`` is the part of ``used_mb`` held by the enrichment zoo's models, and
+    ``zoo_pool_mb`` the zoo's pool there (its cap, or the device's budget if smaller).
     """
 
     device: str
@@ -400,6 +402,8 @@ class DeviceUsage:
     estimate_mb: int
     measured_mb: int
     loaded: int
+    zoo_used_mb: int = 0
+    zoo_pool_mb: int = 0
 
     @property
     def used_percent(self) -> float:
@@ -407,15 +411,19 @@ class DeviceUsage:
 
 
 def device_usage() -> list[DeviceUsage]:
-    """Memory held and models loaded on each live device, in two queries."""
+    """Memory held and models loaded on each live device (and the zoo's share and pool),
+    in three queries."""
     devices = {device.pk: device for device in live_devices()}
-    sums = {pk: {"used": 0, "estimate": 0, "measured": 0, "loaded": 0} for pk in devices}
+    sums = {pk: {"used": 0, "estimate": 0, "measured": 0, "loaded": 0, "zoo": 0} for pk in devices}
+    cap = inference_settings().zoo_vram_budget_mb
     states = ModelState.objects.filter(device_id__in=devices, status__in=_HOLDING).values_list(
-        "device_id", "status", "measured_mb", "on_cpu_fallback", "model__vram_mb"
+        "device_id", "status", "measured_mb", "on_cpu_fallback", "model__vram_mb", "model__in_zoo"
     )
-    for device_id, status, measured_mb, on_cpu, estimate_mb in states:
+    for device_id, status, measured_mb, on_cpu, estimate_mb, in_zoo in states:
         held = sums[device_id]
-        held["used"] += counted_mb(estimate_mb=estimate_mb, measured_mb=measured_mb, on_cpu=on_cpu)
+        counted = counted_mb(estimate_mb=estimate_mb, measured_mb=measured_mb, on_cpu=on_cpu)
+        held["used"] += counted
+        held["zoo"] += counted if in_zoo else 0
         if not on_cpu:
             held["estimate"] += estimate_mb
             held["measured"] += measured_mb or 0
@@ -430,6 +438,8 @@ def device_usage() -> list[DeviceUsage]:
             estimate_mb=sums[pk]["estimate"],
             measured_mb=sums[pk]["measured"],
             loaded=sums[pk]["loaded"],
+            zoo_used_mb=sums[pk]["zoo"],
+            zoo_pool_mb=min(cap, device.budget_mb),
         )
         for pk, device in sorted(devices.items(), key=lambda item: str(item[1]))
     ]

@@ -97,9 +97,26 @@ def test_device_gauges_count_live_devices_only(api, face):
     label = (("device", str(live)),)
     # face: max(200 estimate, 250 measured); plate: its 300 MB estimate while loading.
     assert metrics[("model_zoo_vram_used_bytes", label)] == (250 + plate.vram_mb) * MB
+    assert metrics[("model_zoo_device_vram_used_bytes", label)] == (250 + plate.vram_mb) * MB
     assert metrics[("model_zoo_vram_budget_bytes", label)] == 4096 * MB
+    assert metrics[("model_zoo_pool_budget_bytes", label)] == 1650 * MB
     assert metrics[("model_zoo_models_loaded", label)] == 1
     assert ("model_zoo_vram_used_bytes", (("device", str(dead)),)) not in metrics
+
+
+def test_the_zoo_series_counts_zoo_models_only_and_the_device_series_every_model(api, face):
+    device = DeviceFactory(name="sim:9", budget_mb=24 * 1024, heartbeat_at=timezone.now())
+    ModelStateFactory(model=face, device=device, status=ModelStatus.LOADED, measured_mb=None)
+    task_model = ModelEntry.objects.get(name="yolov8l")  # a task option, not in the zoo
+    ModelStateFactory(model=task_model, device=device, status=ModelStatus.LOADED, measured_mb=None)
+
+    metrics = scrape(api)
+    label = (("device", str(device)),)
+
+    assert metrics[("model_zoo_vram_used_bytes", label)] == face.vram_mb * MB
+    assert api.get("/api/system/models").json()["vram_used_mb"] == face.vram_mb
+    assert metrics[("model_zoo_device_vram_used_bytes", label)] == (face.vram_mb + 4096) * MB
+    assert metrics[("model_zoo_models_loaded", label)] == 2
 
 
 def test_django_prometheus_series_are_still_exported(api, db):
