@@ -23,6 +23,7 @@ from api.serializers.zoo import (
     ModelEventPageSerializer,
     ModelEventSerializer,
     ZooCompactStatusSerializer,
+    ZooModelDetailSerializer,
     ZooModelSerializer,
     ZooRegistrySerializer,
 )
@@ -55,14 +56,19 @@ class ZooModelDetailView(ZooView):
     @extend_schema(
         tags=ZOO_TAG,
         operation_id="zoo_models_retrieve",
-        summary="Status of one Model Zoo model",
-        responses={200: ZooModelSerializer, 400: BAD_QUERY, 401: DENIED, 404: NOT_IN_REGISTRY},
+        summary="Status of one Model Zoo model (and why it is disabled, if it is)",
+        responses={
+            200: ZooModelDetailSerializer,
+            400: BAD_QUERY,
+            401: DENIED,
+            404: NOT_IN_REGISTRY,
+        },
     )
     def get(self, request: Request, model_name: str) -> Response:
         row = fleet_selectors.zoo_model_row(name=model_name)
         if row is None:
             raise ApiError(f"Model '{model_name}' not found in registry", 404)
-        return Response(ZooModelSerializer(row).data)
+        return Response(ZooModelDetailSerializer(row).data)
 
 
 class ZooStatusView(ZooView):

@@ -185,6 +185,7 @@ class ZooModelRow:
     load_count: int
     last_used_at: datetime | None
     last_error: str = ""
+    disabled_reason: str = ""
 
 
 @dataclass(frozen=True)
@@ -216,6 +217,7 @@ def _zoo_row(entry: ModelEntry, info: ModelRuntime) -> ZooModelRow:
         load_count=info.load_count,
         last_used_at=info.last_used_at,
         last_error=info.last_error,
+        disabled_reason="" if entry.enabled else entry.disabled_reason,
     )
 
 

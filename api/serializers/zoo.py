@@ -26,6 +26,20 @@ class ZooModelSerializer(serializers.Serializer):
     )
 
 
+class ZooModelDetailSerializer(ZooModelSerializer):
+    """One model (``GET /api/system/models/{name}``): the document's fields, and why it
+    is disabled (the reasons of the document's "Disabled Models" table)."""
+
+    disabled_reason = serializers.SerializerMethodField(
+        help_text="Why the model is disabled, as the registry records it; null when enabled"
+    )
+
+    def get_disabled_reason(self, row: object) -> str | None:
+        if getattr(row, "enabled", True):
+            return None
+        return getattr(row, "disabled_reason", "") or None
+
+
 class ZooRegistrySerializer(serializers.Serializer):
     vram_budget_mb = serializers.IntegerField(
         source="budget.budget_mb",

@@ -180,6 +180,7 @@ def test_one_model_answers_with_the_documents_fields(api):
         "available": False,
         "path": "/models/model-zoo/yolo11-license-plate/license-plate-finetune-v1n.pt",
         "load_count": 0,
+        "disabled_reason": None,  # additive: why a model is disabled
     }
 
 
