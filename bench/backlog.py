@@ -6,6 +6,7 @@ Run from the repository root (needs the local PostgreSQL and Redis)::
 
     .venv/bin/python -m bench.backlog [--batches 50] [--seed 7] [--path model-major]
                                       [--inferences 30] [--redis-db 15] [--json out.json]
+                                      [--before 519a77a|none] [--before-redis-db 14]
 
 Everything is real: a throwaway PostgreSQL database per path (``bench.support.
 fresh_postgres``), the bootstrap checkpoints (``manage.py zoo_bootstrap``), gunicorn
@@ -22,8 +23,12 @@ time, oldest first, a batch's models in turn, in ``inference.planning.batch_plan
 order: exactly the old order of one Celery message after another) is the baseline, and
 ``model-major`` (``model``: ``inference.scheduling.next_model`` picks a model, and every
 ready item of it is served in one round). Each path runs the same batches on a fresh
-database, server and worker; the later paths' figures are printed as ratios to the
-first, beside the issue's goals (``GOALS``).
+database, server and worker. First of all, unless ``--before none``, the same batches
+go to an older commit's own server and worker (``main-before``: main before the
+scheduler, one Celery message per batch; ``bench.backlog_before`` runs it from a git
+worktree, on its own database and broker). Each row's figures are printed as ratios to
+every earlier row's, and the last row's (model-major's) against the issue's goals
+(``GOALS``), to each.
 
 Figures per path (``bench/README.md`` says how to read them; ``bench.backlog_report``
 computes the ratios and prints the tables): **loads** and **evictions** of zoo models on
