@@ -14,6 +14,8 @@ from dataclasses import dataclass
 
 from django.conf import settings
 
+from core.devices import device_name_checked
+
 logger = logging.getLogger(__name__)
 
 MB = 1024 * 1024
@@ -78,7 +80,7 @@ def probe_default_device() -> DeviceInfo:
     On the CPU the capacity is the machine's memory, never 0. The hardware is probed
     once per process; the overrides are read on every call.
     """
-    name = settings.ZOO_DEVICE
+    name = settings.ZOO_DEVICE  # checked when the settings load
     total = settings.ZOO_DEVICE_TOTAL_MEMORY_MB
     gpu = _first_gpu() if not name or name.startswith("cuda") else None
     if not name:
@@ -93,8 +95,9 @@ SIMULATED_TOTAL_MB = 24 * 1024  # a simulated GPU's memory unless a size is give
 
 def device_total_mb(name: str) -> int:
     """The total memory of a device of this machine: ``cpu`` is the machine's memory,
-    ``cuda:N`` what NVML reports, ``sim:N`` a fixed 24 GB."""
-    kind = kind_of(name)
+    ``cuda:N`` what NVML reports, ``sim:N`` a fixed 24 GB; ``ValueError`` for any other
+    name."""
+    kind = kind_of(device_name_checked(name))
     if kind == "cpu":
         return system_memory_mb()
     if kind == "sim":

@@ -27,6 +27,7 @@ from typing import Any
 
 from django.conf import settings
 
+from core.devices import device_name_checked
 from fleet import services as fleet_services
 from fleet.hardware import device_total_mb, probe_default_device
 from fleet.models import Device
@@ -62,9 +63,14 @@ def device_backend(device: str = "", total_memory_mb: int | None = None) -> Devi
 
     ``device`` defaults to ``ZOO_WORKER_DEVICE``, else the probe's default device; its
     memory to ``ZOO_DEVICE_TOTAL_MEMORY_MB``, else what this machine has. Raises
-    ``ValueError`` for a device string that names no device here.
+    ``ValueError`` for a device string that is not ``cpu``, ``cuda:N`` or ``sim:N``, or
+    that names no device here.
     """
+    source = "--device" if device else "ZOO_WORKER_DEVICE"
+    if not (device or settings.ZOO_WORKER_DEVICE):
+        source = "ZOO_DEVICE"
     name = device or settings.ZOO_WORKER_DEVICE or probe_default_device().name
+    device_name_checked(name, source=source)
     total = total_memory_mb or settings.ZOO_DEVICE_TOTAL_MEMORY_MB or device_total_mb(name)
     return backend_for(name, total, sim_load_mb_per_s=settings.ZOO_SIM_LOAD_MB_PER_S)
 

@@ -12,7 +12,9 @@ import os
 from pathlib import Path
 
 import environ
+from django.core.exceptions import ImproperlyConfigured
 
+from core.devices import device_name_checked
 from zoo_project import data
 
 BASE_DIR = data.BASE_DIR
@@ -261,6 +263,12 @@ ZOO_DEVICE_TOTAL_MEMORY_MB = env.int("ZOO_DEVICE_TOTAL_MEMORY_MB", default=0)
 # The device this process's models go on (a worker's, or zoo_run's): cpu, cuda:N, sim:N.
 # Empty: the probe's default device.
 ZOO_WORKER_DEVICE = env.str("ZOO_WORKER_DEVICE", default="")
+# A name that is not cpu, cuda:N or sim:N stops every process at start, saying so.
+for _name, _device in (("ZOO_DEVICE", ZOO_DEVICE), ("ZOO_WORKER_DEVICE", ZOO_WORKER_DEVICE)):
+    try:
+        _device and device_name_checked(_device, source=_name)
+    except ValueError as _exc:
+        raise ImproperlyConfigured(str(_exc)) from None
 # A simulated GPU's bus speed: a load then takes (MB counted) / this many seconds. 0: instant.
 ZOO_SIM_LOAD_MB_PER_S = env.float("ZOO_SIM_LOAD_MB_PER_S", default=0.0)
 # How often a worker heartbeats (and applies the idle policy).

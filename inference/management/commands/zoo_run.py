@@ -60,7 +60,10 @@ class Command(BaseCommand):
         predict_options = dict(_option(text) for text in options["option"])
 
         zoo = ModelZoo()
-        manager = zoo.configure(options["device"] or None, worker="zoo_run")
+        try:
+            manager = zoo.configure(options["device"] or None, worker="zoo_run")
+        except ValueError as exc:  # not a device name, or no such device here
+            raise CommandError(str(exc)) from exc
         try:
             started = time.perf_counter()
             with zoo.load_sync(options["model"]) as lease:
