@@ -1,17 +1,30 @@
 # Sourced by scripts/run and scripts/test: a local virtual environment in .venv with the
 # project installed, reinstalled only when pyproject.toml changes.
-# Needs only Python 3.11 on the machine (set PYTHON to pick another interpreter).
+# Needs only Python 3.11, 3.12 or 3.13 on the machine, the versions both Django 5.2 and
+# the pinned torch support (set PYTHON to pick an interpreter).
+
+supported() {  # whether the interpreter is one of the supported versions
+    "$1" -c 'import sys; sys.exit(not (3, 11) <= sys.version_info[:2] <= (3, 13))' 2>/dev/null
+}
 
 ensure_venv() {
     local extras="$1"
     local python="${PYTHON:-}"
     if [ -z "$python" ]; then
-        for candidate in python3.11 python3; do
-            if command -v "$candidate" >/dev/null 2>&1; then python="$candidate"; break; fi
+        # 3.11 first: its torch wheels are the ones this project is built and tested with.
+        for candidate in python3.11 python3.12 python3.13 python3; do
+            if command -v "$candidate" >/dev/null 2>&1 && supported "$candidate"; then
+                python="$candidate"
+                break
+            fi
         done
     fi
-    if [ -z "$python" ] || ! "$python" -c 'import sys; sys.exit(sys.version_info[:2] != (3, 11))'; then
-        echo "Model Zoo needs Python 3.11 (set PYTHON=/path/to/python3.11)." >&2
+    if [ -z "$python" ] || ! supported "$python"; then
+        echo "Model Zoo needs Python 3.11, 3.12 or 3.13 (set PYTHON=/path/to/python3.12)." >&2
+        exit 1
+    fi
+    if [ -x .venv/bin/python ] && ! supported .venv/bin/python; then
+        echo "Model Zoo: .venv holds an unsupported Python; remove it (rm -r .venv) to rebuild it with $python." >&2
         exit 1
     fi
     if [ ! -x .venv/bin/python ]; then
