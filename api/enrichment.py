@@ -81,10 +81,14 @@ class BatchDetailView(ZooView):
         tags=TAG,
         operation_id="enrichment_batch_retrieve",
         summary="A batch's status and, per detection, the results of each triggered model",
-        responses={200: BatchOutSerializer, 404: zoo_error("No such batch")},
+        description=(
+            "Only the user who submitted the batch and staff read it; to anyone else it "
+            "is a 404, like a batch that does not exist."
+        ),
+        responses={200: BatchOutSerializer, 404: zoo_error("No such batch, or not yours")},
     )
     def get(self, request: Request, batch_id: str) -> Response:
-        batch = selectors.batch_with_everything(batch_id)
+        batch = selectors.batch_with_everything(batch_id, reader=request.user)
         if batch is None:
             raise ApiError(f"Batch {batch_id} not found", 404)
         return Response(BatchOutSerializer(selectors.batch_document(batch)).data)

@@ -229,6 +229,7 @@ class InferView(ManagementView):
             entry=entry,
             image=serializer.validated_data["image"],
             options=serializer.validated_data["options"],
+            user=request.user,
         )
         if not finished:
             response = Response({"error": "Model service timeout during model loading"}, 503)
@@ -279,15 +280,19 @@ class InferDetailView(ManagementView):
         tags=MANAGEMENT_TAG,
         operation_id="models_infer_retrieve",
         summary="The outcome of an inference that outlived its request",
+        description=(
+            "Only the user who asked for the inference and staff read it; to anyone else "
+            "it is a 404, like one that does not exist."
+        ),
         responses={
             200: InferResultSerializer,
             202: management_error("Still running"),
-            404: management_error("No such inference"),
+            404: management_error("No such inference, or not yours"),
             500: management_error("Failed to load model: <reason>"),
         },
     )
     def get(self, request: Request, request_id: str) -> Response:
-        inference = inference_selectors.inference_request(request_id)
+        inference = inference_selectors.inference_request(request_id, reader=request.user)
         if inference is None:
             raise ApiError(f"Inference {request_id} not found", 404)
         if inference.status in (WorkStatus.QUEUED, WorkStatus.RUNNING):

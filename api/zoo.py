@@ -20,6 +20,7 @@ from api.params import int_param
 from api.serializers.common import QueryValidationErrorSerializer
 from api.serializers.latency import PERCENTILE_NOTE, LatencyHistorySerializer
 from api.serializers.zoo import (
+    PUBLIC,
     ModelEventPageSerializer,
     ModelEventSerializer,
     ZooCompactStatusSerializer,
@@ -45,10 +46,15 @@ class ZooRegistryView(ZooView):
         responses={200: ZooRegistrySerializer, 400: BAD_QUERY, 401: DENIED},
     )
     def get(self, request: Request) -> HttpResponse:
+        # Anonymous readers get their own document (no local paths): two kept documents,
+        # so one reader's view is never served to the other.
+        public = not request.user.is_authenticated
         return document_response(
             request,
-            "zoo-models",
-            lambda: ZooRegistrySerializer(fleet_selectors.zoo_snapshot()).data,
+            "zoo-models:public" if public else "zoo-models",
+            lambda: (
+                ZooRegistrySerializer(fleet_selectors.zoo_snapshot(), context={PUBLIC: public}).data
+            ),
         )
 
 
@@ -68,7 +74,8 @@ class ZooModelDetailView(ZooView):
         row = fleet_selectors.zoo_model_row(name=model_name)
         if row is None:
             raise ApiError(f"Model '{model_name}' not found in registry", 404)
-        return Response(ZooModelDetailSerializer(row).data)
+        public = not request.user.is_authenticated
+        return Response(ZooModelDetailSerializer(row, context={PUBLIC: public}).data)
 
 
 class ZooStatusView(ZooView):
@@ -135,7 +142,9 @@ class ZooEventsView(ZooView):
             page = paginator.paginate_queryset(events, request, view=self)
         except NotFound:  # DRF's word for a cursor it cannot decode: bad input, not absence
             raise ApiError("cursor is not one this API gave out") from None
-        return paginator.get_paginated_response(ModelEventSerializer(page, many=True).data)
+        public = not request.user.is_authenticated
+        events_out = ModelEventSerializer(page, many=True, context={PUBLIC: public})
+        return paginator.get_paginated_response(events_out.data)
 
 
 class LatencyHistoryView(ZooView):

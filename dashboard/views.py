@@ -27,6 +27,7 @@ from django.views.decorators.http import require_GET, require_POST
 
 from api.permissions import may_read
 from fleet import selectors as fleet_selectors
+from fleet.disclosure import public_reason
 from fleet.snapshots import snapshots
 from inference import selectors as inference_selectors
 from inference import services as inference_services
@@ -47,6 +48,7 @@ STATUS_WORDS = {
     "loading": "Loading: in progress",
     "error": "Error: see the reason",
 }
+PUBLIC_ERROR_WORD = "Error: the reason is shown to signed-in users"
 
 
 @dataclass(frozen=True)
@@ -103,13 +105,11 @@ def dashboard(request: HttpRequest) -> HttpResponse:
         history = latency_selectors.latency_history(
             model=chart_entry, since_minutes=since, bucket_seconds=bucket
         )
+    signed_in = request.user.is_authenticated
     context = {
         "devices": fleet_selectors.device_usage(),
         "budget": snapshot.budget,
-        "groups": [  # (category, [(row, what its status means)])
-            (category, [(row, STATUS_WORDS.get(row.status, "")) for row in rows])
-            for category, rows in itertools.groupby(snapshot.rows, key=lambda r: r.ui_category)
-        ],
+        "groups": _groups(snapshot.rows, signed_in),
         "tasks": task_views,
         "validation": fleet_selectors.budget_validation(tasks=tasks),
         "confirm": _confirm_request(request, task_views),
@@ -122,13 +122,31 @@ def dashboard(request: HttpRequest) -> HttpResponse:
         "windows": WINDOWS,
         "buckets": BUCKETS,
         "choice_errors": choice_errors,
-        "events": list(fleet_selectors.model_events()[:12]),
+        "events": [  # (event, what happened, as this reader may see it)
+            (event, event.reason if signed_in else public_reason(event))
+            for event in fleet_selectors.model_events()[:12]
+        ],
+        "signed_in": signed_in,
         "is_staff": request.user.is_staff,
         "not_local": NOT_LOCAL,
         "refresh_s": REFRESH_S,
         "taken_at": snapshot.taken_at,
     }
     return render(request, "dashboard/index.html", context)
+
+
+def _groups(
+    rows: list[fleet_selectors.ZooModelRow], signed_in: bool
+) -> list[tuple[str, list[tuple[fleet_selectors.ZooModelRow, str]]]]:
+    """The models by UI category, each with what its status means. Anonymous readers do
+    not get the reasons of errors (they name paths) or the paths."""
+    if not signed_in:
+        rows = [replace(row, last_error="", path="") for row in rows]
+    words = STATUS_WORDS if signed_in else {**STATUS_WORDS, "error": PUBLIC_ERROR_WORD}
+    return [
+        (category, [(row, words.get(row.status, "")) for row in group])
+        for category, group in itertools.groupby(rows, key=lambda r: r.ui_category)
+    ]
 
 
 def _latency_choices(request: HttpRequest) -> tuple[int, int, list[str]]:
@@ -261,13 +279,15 @@ def model_action(request: HttpRequest, name: str, action: str) -> HttpResponseBa
         else:
             messages.success(request, f"Loading {name}; its status follows below.")
     elif action == "unload":
-        held = inference_services.model_unload_dispatch(
+        sent = inference_services.model_unload_dispatch(
             model_name=name, wait_s=settings.ZOO_UNLOAD_WAIT_S
         )
-        if held:
+        if sent.live:
             messages.success(request, f"Unloading {name} once nobody uses it.")
-        else:
-            messages.info(request, f"{name} is not loaded anywhere.")
+        if sent.silent:
+            messages.warning(request, sent.silent_reason(name) + ".")
+        if not sent.live and not sent.silent:
+            messages.info(request, f"{name} is not loaded anywhere; nothing to unload.")
     else:
         messages.error(request, f"Unknown action {action!r}.")
     return _back("models")

@@ -9,7 +9,7 @@ the status endpoints are polled every few seconds by dashboards.
 from __future__ import annotations
 
 from collections.abc import Iterable
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from datetime import datetime, timedelta
 
 from django.conf import settings
@@ -47,7 +47,8 @@ class ModelRuntime:
     """A model's runtime state, summed over the devices of live workers.
 
     ``held_mb`` is the memory counted against a budget while the model is loaded or
-    loading: the larger of the registry estimate and the measured size.
+    loading: the larger of the registry estimate and the measured size, summed over the
+    devices holding it (``held_by_device`` per device id).
     """
 
     status: str = ModelStatus.UNLOADED
@@ -58,6 +59,7 @@ class ModelRuntime:
     available: bool = False
     load_duration_s: float | None = None
     last_error: str = ""
+    held_by_device: dict[int, int] = field(default_factory=dict)
 
 
 def counted_mb(*, estimate_mb: int, measured_mb: int | None, on_cpu: bool) -> int:
@@ -95,6 +97,7 @@ def runtime_by_model(entries: Iterable[ModelEntry]) -> dict[int, ModelRuntime]:
         "load_duration_s",
         "last_error",
         "on_cpu_fallback",
+        "device_id",
         "device__heartbeat_at",
     )
     for state in states:
@@ -116,11 +119,14 @@ def runtime_by_model(entries: Iterable[ModelEntry]) -> dict[int, ModelRuntime]:
             info.last_error = state["last_error"]
         info.load_count += state["load_count"]
         if state["status"] in _HOLDING:
-            info.held_mb += counted_mb(
+            held = counted_mb(
                 estimate_mb=by_id[state["model_id"]].vram_mb,
                 measured_mb=state["measured_mb"],
                 on_cpu=state["on_cpu_fallback"],
             )
+            info.held_mb += held
+            device_id = state["device_id"]
+            info.held_by_device[device_id] = info.held_by_device.get(device_id, 0) + held
     for pk, entry in by_id.items():
         if not entry.enabled:
             runtime[pk].status = ModelStatus.DISABLED
@@ -129,30 +135,39 @@ def runtime_by_model(entries: Iterable[ModelEntry]) -> dict[int, ModelRuntime]:
 
 @dataclass(frozen=True)
 class ZooBudget:
+    """The zoo's pool over the live devices: the sum of each device's pool, what zoo
+    models hold, and the sum of what each device's pool has left (a device over its pool
+    adds nothing, and takes nothing from the others)."""
+
     budget_mb: int
     used_mb: int
-
-    @property
-    def available_mb(self) -> int:
-        return max(0, self.budget_mb - self.used_mb)
+    available_mb: int
 
 
-def zoo_budget(runtime: dict[int, ModelRuntime], *, devices: int) -> ZooBudget:
-    """The zoo's pool: its cap on each live device (at least one), and what zoo models hold."""
+def zoo_budget(runtime: dict[int, ModelRuntime], *, devices: list[Device]) -> ZooBudget:
+    """The zoo's pool on each live device, as admission sees it (the zoo's cap, or the
+    device's whole budget where that is smaller), summed; with no live device, one cap."""
     cap = inference_settings().zoo_vram_budget_mb
+    held: dict[int, int] = {}
+    for info in runtime.values():
+        for device_id, mb in info.held_by_device.items():
+            held[device_id] = held.get(device_id, 0) + mb
+    pools = {device.pk: min(cap, device.budget_mb) for device in devices} or {0: cap}
     return ZooBudget(
-        budget_mb=cap * max(1, devices),
-        used_mb=sum(info.held_mb for info in runtime.values()),
+        budget_mb=sum(pools.values()),
+        used_mb=sum(held.values()),
+        available_mb=sum(max(0, pool - held.get(pk, 0)) for pk, pool in pools.items()),
     )
 
 
-def primary_device() -> DeviceInfo:
+def primary_device(devices: list[Device] | None = None) -> DeviceInfo:
     """The device the Model Management API reports on.
 
     A live worker's device when one is registered (the truth of the machine that runs
     the models), preferring the GPU with the most memory; else this machine's probe.
+    ``devices``: the live devices, when the caller has read them already.
     """
-    devices = live_devices()
+    devices = live_devices() if devices is None else devices
     if devices:
         gpu_first = sorted(
             devices, key=lambda d: (d.kind == "cuda", d.kind != "cpu", d.total_memory_mb)
@@ -226,7 +241,7 @@ def zoo_snapshot() -> ZooSnapshot:
     entries = list(zoo_entries())
     runtime = runtime_by_model(entries)
     rows = [_zoo_row(entry, runtime[entry.pk]) for entry in entries]
-    budget = zoo_budget(runtime, devices=len(live_devices()))
+    budget = zoo_budget(runtime, devices=live_devices())
     return ZooSnapshot(rows=rows, budget=budget, taken_at=timezone.now())
 
 
@@ -271,9 +286,13 @@ def management_status() -> dict[str, object]:
     """``GET /api/models/status``: what is loaded for each task, and the device's memory.
 
     A task shows its selected model if that is loaded, else the first of its loaded
-    options. The total counts every model held on the live devices, zoo models too.
+    options; its memory is what it holds on every live device. The two totals are over
+    the same set of devices, every live one (or, with none, the probed device): what
+    every model holds there, zoo models too, and their total memory. ``device`` and
+    ``cuda_available`` name the largest of them (``primary_device``).
     """
-    device = primary_device()
+    devices = live_devices()
+    device = primary_device(devices)
     tasks = tasks_with_options()
     holding = ModelEntry.objects.filter(
         states__status__in=_HOLDING, states__device__heartbeat_at__gte=heartbeat_cutoff()
@@ -295,7 +314,9 @@ def management_status() -> dict[str, object]:
     return {
         "loaded_models": loaded,
         "total_vram_allocated_gb": gb(sum(info.held_mb for info in runtime.values())),
-        "total_vram_available_gb": gb(device.total_memory_mb),
+        "total_vram_available_gb": gb(
+            sum(d.total_memory_mb for d in devices) if devices else device.total_memory_mb
+        ),
         "cuda_available": device.cuda_available,
         "device": device.name,
     }
@@ -396,7 +417,8 @@ class DeviceUsage:
     ``zoo_pool_mb`` the zoo's pool there (its cap, or the device's budget if smaller).
     """
 
-    device: str
+    device: str  # host/name
+    name: str  # the device name alone (cuda:0), what anonymous readers are shown
     kind: str
     total_memory_mb: int
     budget_mb: int
@@ -433,6 +455,7 @@ def device_usage() -> list[DeviceUsage]:
     return [
         DeviceUsage(
             device=str(device),
+            name=device.name,
             kind=device.kind,
             total_memory_mb=device.total_memory_mb,
             budget_mb=device.budget_mb,

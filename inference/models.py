@@ -30,7 +30,8 @@ class EnrichmentBatch(models.Model):
 
     ``worker`` names the process that claimed it: if that process dies (its device's
     owner changes or its heartbeat goes stale) the batch is dispatched again, and the
-    results already stored are kept.
+    results already stored are kept. ``submitted_by`` owns it: only that user and staff
+    read it (a batch without one, from before owners were kept, is staff's alone).
     """
 
     id = models.UUIDField(primary_key=True, default=uuid.uuid4, editable=False)
@@ -52,7 +53,10 @@ class EnrichmentBatch(models.Model):
     class Meta:
         ordering = ["-created_at"]
         verbose_name_plural = "enrichment batches"
-        indexes = [models.Index(fields=["status", "dispatched_at"])]
+        indexes = [
+            models.Index(fields=["status", "dispatched_at"]),
+            models.Index(fields=["finished_at"], name="batch_finished_at"),  # pruning
+        ]
 
     def __str__(self) -> str:
         return f"batch {self.id} ({self.status})"
@@ -137,7 +141,12 @@ class EnrichmentResult(models.Model):
 
 
 class InferenceRequest(models.Model):
-    """A task inference (``POST /api/models/infer``): the task's model run on one image."""
+    """A task inference (``POST /api/models/infer``): the task's model run on one image.
+
+    ``submitted_by`` owns it: only that user and staff read it (one without an owner,
+    from before owners were kept, is staff's alone). The image is released once the
+    request is finished.
+    """
 
     id = models.UUIDField(primary_key=True, default=uuid.uuid4, editable=False)
     task_type = models.CharField(max_length=40)
@@ -158,9 +167,13 @@ class InferenceRequest(models.Model):
     out_of_memory = models.BooleanField(default=False)
     load_s = models.FloatField(null=True, blank=True)
     inference_s = models.FloatField(null=True, blank=True)
+    submitted_by = models.ForeignKey(
+        settings.AUTH_USER_MODEL, null=True, blank=True, on_delete=models.SET_NULL
+    )
 
     class Meta:
         ordering = ["-created_at"]
+        indexes = [models.Index(fields=["finished_at"], name="inference_finished_at")]
 
     def __str__(self) -> str:
         return f"{self.task_type} inference {self.id} ({self.status})"

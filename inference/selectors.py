@@ -8,7 +8,7 @@ import uuid
 from collections.abc import Callable, Iterable
 from dataclasses import dataclass
 from datetime import datetime
-from typing import TypeVar
+from typing import Any, TypeVar
 
 from django.db.models import Count, Exists, Max, Min, OuterRef, Prefetch, Q, QuerySet
 
@@ -145,19 +145,54 @@ def trigger_table() -> tuple[list[str], dict[str, list[str]]]:
     return every_frame, by_label
 
 
-def batch_with_everything(batch_id: uuid.UUID | str) -> EnrichmentBatch | None:
-    """A batch with its frames, detections and results, in a fixed number of queries."""
+OwnedT = TypeVar("OwnedT", EnrichmentBatch, InferenceRequest)
+
+
+def readable_by(work: QuerySet[OwnedT], reader: Any) -> QuerySet[OwnedT]:
+    """The batches or inferences ``reader`` may read: staff every one, any other signed-in
+    user those they submitted, an anonymous caller none (so another's id reads as
+    unknown, never as forbidden)."""
+    if reader is None or not reader.is_authenticated or not reader.is_active:
+        return work.none()
+    return work if reader.is_staff else work.filter(submitted_by=reader)
+
+
+def disabled_trigger_table() -> tuple[list[str], dict[str, list[str]], dict[str, str]]:
+    """The trigger rules naming disabled zoo models, as ``trigger_table`` gives the
+    enabled ones, and each such model's reason for being disabled."""
+    rules = TriggerRule.objects.filter(model__enabled=False, model__in_zoo=True).values_list(
+        "label", "model__name", "model__disabled_reason"
+    )
+    every_frame: list[str] = []
+    by_label: dict[str, list[str]] = {}
+    reasons: dict[str, str] = {}
+    for label, name, reason in rules:
+        target = every_frame if label == TriggerRule.ALL_FRAMES else by_label.setdefault(label, [])
+        if name not in target:
+            target.append(name)
+        reasons[name] = reason
+    return every_frame, by_label, reasons
+
+
+def batch_with_everything(
+    batch_id: uuid.UUID | str, *, reader: Any = None, any_reader: bool = False
+) -> EnrichmentBatch | None:
+    """A batch with its frames, detections and results, in a fixed number of queries;
+    None unless ``reader`` may read it (``readable_by``), or ``any_reader`` (the
+    worker's own reads and tests)."""
     detections = Detection.objects.order_by("index")
     frames = Frame.objects.order_by("index").defer("data")
     results: QuerySet[EnrichmentResult] = EnrichmentResult.objects.order_by("id")
+    batches = EnrichmentBatch.objects.filter(pk=batch_id)
+    if not any_reader:
+        batches = readable_by(batches, reader)
     return (
-        EnrichmentBatch.objects.select_related("device")
+        batches.select_related("device")
         .prefetch_related(
             Prefetch("frames", queryset=frames),
             Prefetch("frames__detections", queryset=detections),
             Prefetch("results", queryset=results),
         )
-        .filter(pk=batch_id)
         .first()
     )
 
@@ -214,24 +249,39 @@ def wait_for(read: Callable[[], T | None], timeout_s: float) -> T | None:
 
 def inference_finished(request_id: uuid.UUID | str) -> InferenceRequest | None:
     """The request if a worker finished it (done or failed)."""
-    return InferenceRequest.objects.filter(
-        pk=request_id, status__in=[WorkStatus.DONE, WorkStatus.FAILED]
-    ).first()
+    finished = [WorkStatus.DONE, WorkStatus.FAILED]
+    requests = InferenceRequest.objects.filter(pk=request_id, status__in=finished)
+    return requests.defer("image").first()
 
 
-def inference_request(request_id: uuid.UUID | str) -> InferenceRequest | None:
-    return InferenceRequest.objects.filter(pk=request_id).first()
+def inference_request(request_id: uuid.UUID | str, *, reader: Any) -> InferenceRequest | None:
+    """The inference, if ``reader`` may read it (``readable_by``)."""
+    requests = readable_by(InferenceRequest.objects.filter(pk=request_id), reader)
+    return requests.defer("image").first()
 
 
-def devices_holding(model_name: str) -> list[Device]:
-    """Live devices where the model is loaded or loading."""
-    return list(
-        Device.objects.filter(
-            heartbeat_at__gte=heartbeat_cutoff(),
-            states__model__name=model_name,
-            states__status__in=[ModelStatus.LOADED, ModelStatus.LOADING],
-        ).distinct()
+HOLDING = (ModelStatus.LOADED, ModelStatus.LOADING)
+
+
+def devices_holding(model_name: str, *, live: bool = True) -> list[Device]:
+    """Devices whose rows say the model is loaded or loading: those of live workers, or
+    (``live=False``) those whose worker has stopped heartbeating (frozen or dead)."""
+    cutoff = heartbeat_cutoff()
+    devices = Device.objects.filter(states__model__name=model_name, states__status__in=HOLDING)
+    if live:
+        devices = devices.filter(heartbeat_at__gte=cutoff)
+    else:
+        devices = devices.filter(Q(heartbeat_at__lt=cutoff) | Q(heartbeat_at__isnull=True))
+    return list(devices.distinct().order_by("host", "name"))
+
+
+def released_on(model_name: str, device_ids: list[int]) -> bool | None:
+    """True once none of these devices holds the model (loaded or loading); else None
+    (``wait_for``'s "not yet")."""
+    holding = ModelState.objects.filter(
+        model__name=model_name, device_id__in=device_ids, status__in=HOLDING
     )
+    return None if holding.exists() else True
 
 
 def model_outcome(model_name: str, since: datetime, want: set[str]) -> ModelState | None:

@@ -30,7 +30,7 @@ from fleet import selectors as fleet_selectors
 from fleet import services as fleet_services
 from fleet.models import Device, ModelState, ModelStatus
 from fleet.selectors import is_loaded
-from inference import selectors, work
+from inference import retention, selectors, work
 from inference.engine.manager import NOT_LOCAL
 from inference.models import (
     Detection,
@@ -126,6 +126,7 @@ def batch_dispatch(*, batch_id: uuid.UUID, previous: Any = None) -> bool:
                 status=WorkStatus.DONE, started_at=Coalesce("started_at", Value(now)),
                 finished_at=now,
             )  # fmt: skip
+            work.batch_images_release(batch_id=batch_id)
             return True
     queue = selectors.queue_for(device.host, device.name)
     transaction.on_commit(lambda: enrich_batch_task.apply_async(args=[str(batch_id)], queue=queue))
@@ -212,18 +213,21 @@ def inference_dispatch(*, request_id: uuid.UUID, model_name: str, task_type: str
 
 
 def inference_submit(
-    *, task_type: str, model_name: str, image: bytes, options: dict[str, Any]
+    *, task_type: str, model_name: str, image: bytes, options: dict[str, Any], user: Any = None
 ) -> tuple[InferenceRequest, bool]:
-    """Store an inference request and dispatch it; (request, whether a worker took it)."""
+    """Store an inference request (owned by ``user``) and dispatch it; (request, whether
+    a worker took it)."""
     with transaction.atomic():
         request = InferenceRequest.objects.create(
-            task_type=task_type, model_name=model_name, image=image, options=options
-        )
+            task_type=task_type, model_name=model_name, image=image, options=options,
+            submitted_by=user if user is not None and user.is_authenticated else None,
+        )  # fmt: skip
         sent = inference_dispatch(request_id=request.pk, model_name=model_name, task_type=task_type)
         if not sent:
             request.status = WorkStatus.FAILED
             request.error = "no live worker"
             request.finished_at = timezone.now()
+            request.image = b""  # finished: nothing will read it again
             request.save()
     return request, sent
 
@@ -242,12 +246,13 @@ def infer_target(*, task_type: str) -> ModelEntry:
 
 
 def task_infer(
-    *, task_type: str, entry: ModelEntry, image: bytes, options: dict[str, Any]
+    *, task_type: str, entry: ModelEntry, image: bytes, options: dict[str, Any], user: Any = None
 ) -> tuple[InferenceRequest, bool]:
     """Run ``entry`` (the task's ``infer_target``) on one image through a worker, waiting
-    up to ``ZOO_INFER_WAIT_S``: (the request, whether it finished in time)."""
+    up to ``ZOO_INFER_WAIT_S``: (the request, whether it finished in time). ``user``
+    owns the request."""
     request, sent = inference_submit(
-        task_type=task_type, model_name=entry.name, image=image, options=options
+        task_type=task_type, model_name=entry.name, image=image, options=options, user=user
     )
     if not sent:
         raise Unavailable("Model service unavailable: no worker is running")
@@ -271,17 +276,49 @@ def model_load_dispatch(*, model_name: str) -> Any:
     return chosen.device
 
 
-def model_unload_dispatch(*, model_name: str, wait_s: float) -> list[Any]:
-    """Ask every live worker holding the model to unload it once released; their devices."""
-    devices = selectors.devices_holding(model_name)
-    queues = [selectors.queue_for(device.host, device.name) for device in devices]
+@dataclass(frozen=True)
+class UnloadSent:
+    """Where an unload was sent: devices whose worker is live, and devices whose rows
+    still hold the model but whose worker has stopped heartbeating (frozen, or dead)."""
+
+    live: list[Device]
+    silent: list[Device]
+
+    def silent_reason(self, model_name: str) -> str:
+        """Why the unload is not done on the silent devices ("" when there are none)."""
+        if not self.silent:
+            return ""
+        now = timezone.now()
+        where = ", ".join(
+            f"{device} (no heartbeat for {(now - device.heartbeat_at).total_seconds():.0f} s)"
+            if device.heartbeat_at else f"{device} (never heartbeated)"
+            for device in self.silent
+        )  # fmt: skip
+        return (
+            f"{model_name} is still held on {where}, whose worker is not answering: it is "
+            "unloaded there if that worker answers again (a restarted worker holds nothing)"
+        )
+
+
+def model_unload_dispatch(*, model_name: str, wait_s: float) -> UnloadSent:
+    """Ask every worker whose device holds the model to unload it once released. A worker
+    that stopped heartbeating gets the message too, addressed to it by id: if it was only
+    frozen it unloads when it resumes; a new worker on that device ignores it."""
+    sent = UnloadSent(
+        live=selectors.devices_holding(model_name),
+        silent=selectors.devices_holding(model_name, live=False),
+    )
+    messages = [
+        (selectors.queue_for(device.host, device.name), device.worker)
+        for device in sent.live + sent.silent
+    ]
 
     def send() -> None:
-        for queue in queues:
-            unload_model_task.apply_async(args=[model_name, wait_s], queue=queue)
+        for queue, worker in messages:
+            unload_model_task.apply_async(args=[model_name, wait_s, worker], queue=queue)
 
     transaction.on_commit(send)
-    return devices
+    return sent
 
 
 class SelectionRefused(Failed):
@@ -391,28 +428,38 @@ def model_load(*, model_name: str) -> bool:
 
 
 def model_unload(*, model_name: str) -> bool:
-    """Unload a model everywhere once released (True); still in use after
-    ``ZOO_UNLOAD_WAIT_S`` is a Conflict naming its leases."""
+    """Unload a model everywhere once released (True) and say so only once no live
+    device holds it. Refused, saying what really happened: a model loaded nowhere is a
+    Conflict (nothing to unload); one still in use (or loading) after
+    ``ZOO_UNLOAD_WAIT_S`` a Conflict naming its leases; one held on a device whose
+    worker stopped heartbeating is Unavailable (asked to unload there when it answers)."""
     entry = _controllable(model_name)
-    since = timezone.now()
     wait_s = settings.ZOO_UNLOAD_WAIT_S
-    if not model_unload_dispatch(model_name=entry.name, wait_s=wait_s):
-        return True  # no live worker holds it
-    outcome = selectors.wait_for(
-        lambda: selectors.model_outcome(entry.name, since, {"unloaded", "error"}), wait_s + 5
-    )
-    if outcome is None:
-        row = fleet_selectors.model_row(name=entry.name)
-        held = row.load_count if row else 0
-        raise Conflict(
-            f"{entry.name} is in use ({held} lease(s)); it is unloaded only once released"
+    sent = model_unload_dispatch(model_name=entry.name, wait_s=wait_s)
+    if not sent.live and not sent.silent:
+        raise Conflict(f"{entry.name} is not loaded on any worker; nothing to unload")
+    if sent.live:
+        devices = [device.pk for device in sent.live]
+        released = selectors.wait_for(
+            lambda: selectors.released_on(entry.name, devices), wait_s + 5
         )
+        if released is None:
+            row = fleet_selectors.model_row(name=entry.name)
+            if row is not None and row.status == ModelStatus.LOADING:
+                raise Conflict(f"{entry.name} is loading; unload it once it is loaded")
+            held = row.load_count if row else 0
+            raise Conflict(
+                f"{entry.name} is in use ({held} lease(s)); it is unloaded only once released"
+            )
+    if sent.silent:
+        raise Unavailable(sent.silent_reason(entry.name))
     return True
 
 
 def retention_prune() -> dict[str, int]:
     """Delete what is past its retention: raw latency samples and roll-ups (latency's
-    settings) and decision-log entries (``ZOO_EVENT_RETENTION_DAYS``). Run by every
-    worker's heartbeat and by ``manage.py zoo_prune``."""
+    settings), decision-log entries (``ZOO_EVENT_RETENTION_DAYS``), and finished
+    batches, inferences and loads (``inference.retention``). Run by every worker's
+    heartbeat and by ``manage.py zoo_prune``."""
     deleted = latency_services.samples_prune()
-    return {**deleted, "events": fleet_services.events_prune()}
+    return {**deleted, "events": fleet_services.events_prune(), **retention.work_prune()}

@@ -32,11 +32,12 @@ def load_model(model_name: str) -> dict[str, Any]:
 
 
 @shared_task(name="zoo.unload_model", **TASK_OPTIONS)
-def unload_model(model_name: str, wait_s: float = 0.0) -> dict[str, Any]:
-    """Unload a model from this worker's device once nobody uses it."""
+def unload_model(model_name: str, wait_s: float = 0.0, worker: str = "") -> dict[str, Any]:
+    """Unload a model from this worker's device once nobody uses it (only if this is the
+    ``worker`` it was sent to, when one is named)."""
     from inference.run import model_release
 
-    return model_release(model_name=model_name, wait_s=wait_s)
+    return model_release(model_name=model_name, wait_s=wait_s, for_worker=worker)
 
 
 @shared_task(name="zoo.enrich_batch", **TASK_OPTIONS)

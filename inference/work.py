@@ -12,27 +12,40 @@ from django.db.models import Max
 from django.utils import timezone
 
 from inference import selectors
-from inference.models import Detection, WorkItem, WorkKind, WorkStatus
+from inference.models import (
+    Detection,
+    EnrichmentResult,
+    Frame,
+    WorkItem,
+    WorkKind,
+    WorkStatus,
+)
 from inference.planning import batch_plan, stage_of
 from models_registry.models import Task
 
 UNFINISHED = selectors.UNFINISHED
+FINISHED = (WorkStatus.DONE, WorkStatus.FAILED)
 # An explicit load of a model no task selects: ahead of enrichment backlog (0), behind
 # every task's own work.
 LOAD_PRIORITY = 1
+
+
+def _labels(batch_id: uuid.UUID) -> list[list[str]]:
+    """Each frame's detection labels, frames and detections in index order."""
+    rows = Detection.objects.filter(frame__batch_id=batch_id).values_list(
+        "frame__index", "index", "label"
+    )
+    labels: list[list[str]] = [[] for _ in range(selectors.frame_count(batch_id))]
+    for frame, _, label in sorted(rows):
+        labels[frame].append(label)
+    return labels
 
 
 def batch_work(batch_id: uuid.UUID) -> list[tuple[str, int, list[list[int | None]]]]:
     """A stored batch's plan (``batch_plan``): (model, stage, targets) in plan order,
     each target a [frame index, detection index or None] pair."""
     every_frame, by_label = selectors.trigger_table()
-    rows = Detection.objects.filter(frame__batch_id=batch_id).values_list(
-        "frame__index", "index", "label"
-    )
-    frames = selectors.frame_count(batch_id)
-    labels: list[list[str]] = [[] for _ in range(frames)]
-    for frame, _, label in sorted(rows):
-        labels[frame].append(label)
+    labels = _labels(batch_id)
     plan, categories = batch_plan(labels, every_frame, by_label, selectors.model_categories)
     return [
         (name, stage_of(categories.get(name, "")), [[f, d] for f, d in targets])
@@ -40,8 +53,43 @@ def batch_work(batch_id: uuid.UUID) -> list[tuple[str, int, list[list[int | None
     ]
 
 
+def disabled_results_create(*, batch_id: uuid.UUID) -> int:
+    """For each model a trigger rule names that is disabled in the registry, a result on
+    every frame or detection it would have read, saying so (and why): the batch shows
+    the model was not run, rather than leaving it out. None twice; how many it wrote."""
+    every_frame, by_label, reasons = selectors.disabled_trigger_table()
+    if not reasons:
+        return 0
+    plan, _ = batch_plan(_labels(batch_id), every_frame, by_label, lambda names: {})
+    if not plan:
+        return 0
+    frames = dict(Frame.objects.filter(batch_id=batch_id).values_list("index", "pk"))
+    detections = {
+        (frame, index): pk
+        for pk, frame, index in Detection.objects.filter(frame__batch_id=batch_id)
+        .values_list("pk", "frame__index", "index")
+    }  # fmt: skip
+    rows = [
+        EnrichmentResult(
+            batch_id=batch_id,
+            frame_id=frames[frame],
+            detection_id=None if detection is None else detections[(frame, detection)],
+            model_name=name,
+            error=f"{name} is disabled in the registry"
+            + (f": {reasons[name]}" if reasons[name] else "")
+            + "; not run",
+        )
+        for name, targets in plan.items()
+        for frame, detection in targets
+    ]
+    EnrichmentResult.objects.bulk_create(rows, ignore_conflicts=True)
+    return len(rows)
+
+
 def batch_items_create(*, batch_id: uuid.UUID, device_id: int | None) -> int:
-    """The batch's items on a device (none twice); how many the batch has."""
+    """The batch's items on a device (none twice), and the results of the disabled
+    models its triggers name; how many items the batch has."""
+    disabled_results_create(batch_id=batch_id)
     now = timezone.now()
     WorkItem.objects.bulk_create(
         [
@@ -102,3 +150,12 @@ def inference_item_create(*, request_id: uuid.UUID, model_name: str, task_type: 
         request_id=request_id,
         priority=task_priority(task_type),
     )
+
+
+def batch_images_release(*, batch_id: uuid.UUID) -> int:
+    """Drop the image bytes of a finished batch's frames (its results and the frames'
+    sizes and detections stay): nothing reads them once the batch is done or failed.
+    Does nothing while the batch is unfinished; returns how many frames it released."""
+    return Frame.objects.filter(
+        batch_id=batch_id, batch__status__in=FINISHED, data__isnull=False
+    ).update(data=None)

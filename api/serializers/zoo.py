@@ -5,9 +5,15 @@ These serializers only render (and document) what the selectors compute.
 
 from __future__ import annotations
 
+from typing import Any
+
 from rest_framework import serializers
 
+from fleet.disclosure import public_device, public_path, public_reason
 from fleet.models import EventKind, ModelEvent, ModelStatus
+
+# Serializer context key: render for an anonymous reader (fleet.disclosure).
+PUBLIC = "public"
 
 
 class ZooModelSerializer(serializers.Serializer):
@@ -20,10 +26,21 @@ class ZooModelSerializer(serializers.Serializer):
     available = serializers.BooleanField(
         help_text="Whether the model has been successfully loaded at least once"
     )
-    path = serializers.CharField(help_text="Hugging Face repo path or local file path")
+    path = serializers.CharField(
+        help_text=(
+            "Hugging Face repo path or local file path; a local path is shown to signed-in "
+            'readers only (anonymous readers get "")'
+        )
+    )
     load_count = serializers.IntegerField(
         help_text="Current reference count: leases held on the model (0 if not loaded)"
     )
+
+    def to_representation(self, instance: Any) -> Any:
+        data = super().to_representation(instance)
+        if self.context.get(PUBLIC):
+            data["path"] = public_path(data["path"])
+        return data
 
 
 class ZooModelDetailSerializer(ZooModelSerializer):
@@ -106,9 +123,26 @@ class ModelEventSerializer(serializers.ModelSerializer):
     class Meta:
         model = ModelEvent
         fields = ["id", "timestamp", "model", "device", "kind", "reason", "memory_mb", "duration_s"]
+        extra_kwargs = {
+            "reason": {
+                "help_text": (
+                    "What happened and why; anonymous readers get the cause's label only "
+                    '("Evicted to make room"), which names no batch, path or host'
+                )
+            }
+        }
 
     def get_device(self, event: ModelEvent) -> str | None:
+        """``host/device`` for signed-in readers, the device name alone for anonymous ones."""
+        if self.context.get(PUBLIC):
+            return public_device(event.device)
         return str(event.device) if event.device else None
+
+    def to_representation(self, instance: Any) -> Any:
+        data = super().to_representation(instance)
+        if self.context.get(PUBLIC):
+            data["reason"] = public_reason(instance)
+        return data
 
 
 class ModelEventPageSerializer(serializers.Serializer):

@@ -35,7 +35,7 @@ from inference.models import (
 )
 from inference.run.requests import time_limit_reason, time_limited
 from inference.runtime.zoo import ModelZoo, model_zoo
-from inference.work import UNFINISHED, batch_items_create
+from inference.work import UNFINISHED, batch_images_release, batch_items_create
 from models_registry.models import Category
 
 logger = logging.getLogger(__name__)
@@ -69,6 +69,7 @@ def batch_claim(*, batch_id: uuid.UUID, device_id: int, worker: str) -> bool:
             WorkItem.objects.filter(batch_id=batch_id, status__in=UNFINISHED).update(
                 status=WorkStatus.FAILED, error=batch.error, finished_at=now
             )
+            batch_images_release(batch_id=batch_id)
             return False
         batch.status = WorkStatus.RUNNING
         batch.device_id = device_id
@@ -224,6 +225,7 @@ def batch_run(*, batch_id: uuid.UUID | str, zoo: ModelZoo | None = None) -> str:
         EnrichmentBatch.objects.filter(pk=batch_id).update(
             status=WorkStatus.DONE, finished_at=timezone.now()
         )
+        batch_images_release(batch_id=batch_id)
     items = WorkItem.objects.filter(batch_id=batch_id)
     items.update(status=WorkStatus.QUEUED, device=zoo.device)  # each is looked at again
     for item in items.order_by("position"):
@@ -295,6 +297,7 @@ def _item_finish(zoo: ModelZoo, item: WorkItem, *, error: str = "") -> None:
                 status=WorkStatus.FAILED
             ).update(status=WorkStatus.DONE, finished_at=timezone.now())
     if last:
+        batch_images_release(batch_id=batch_key)  # results kept, image bytes no longer
         zoo.claimed_batches.discard(batch_key)
         zoo.manager.end_batch(str(batch_key))
 

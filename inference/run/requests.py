@@ -92,7 +92,10 @@ def inference_run(
     except Exception as exc:  # a bad option or an image the model rejects
         logger.exception("Inference %s failed", request_id)
         fields = {"status": WorkStatus.FAILED, "error": f"Inference failed: {exc}"}
-    InferenceRequest.objects.filter(pk=request_id).update(finished_at=timezone.now(), **fields)
+    # Finished: the image is released (nothing reads it again); the result is kept.
+    InferenceRequest.objects.filter(pk=request_id).update(
+        finished_at=timezone.now(), image=b"", **fields
+    )
     items_done(request_id=request_id)
     return str(fields["status"])
 
@@ -115,9 +118,15 @@ def model_warm(*, model_name: str, zoo: ModelZoo | None = None) -> dict[str, Any
         items_done(**loads, status=WorkStatus.RUNNING, worker=zoo.worker, error=error)
 
 
-def model_release(*, model_name: str, wait_s: float, zoo: ModelZoo | None = None) -> dict[str, Any]:
-    """Unload a model from this worker's device once nobody uses it."""
+def model_release(
+    *, model_name: str, wait_s: float, for_worker: str = "", zoo: ModelZoo | None = None
+) -> dict[str, Any]:
+    """Unload a model from this worker's device once nobody uses it. A message sent to
+    another worker (``for_worker``: one that had stopped answering, and was replaced
+    since on this device) is not for this one: what this one holds was loaded after."""
     zoo = zoo or model_zoo
+    if for_worker and for_worker != zoo.worker:
+        return {"model": model_name, "unloaded": False, "skipped": f"sent to {for_worker}"}
     try:
         unloaded = zoo.manager.unload(model_name, wait_s=wait_s)
     except ManagerError as exc:

@@ -47,12 +47,12 @@ def test_a_batch_is_accepted_with_202_and_its_id(staff_api):
     assert Detection.objects.get(frame=frame).label == "person"
 
 
-def test_a_queued_batch_reads_back_with_its_detections_and_no_results_yet(staff_api, api):
+def test_a_queued_batch_reads_back_with_its_detections_and_no_results_yet(staff_api):
     created = staff_api.post(
         URL, {"frames": [{"image": b64(jpeg()), "detections": [PERSON]}]}, format="json"
     ).json()
 
-    body = api.get(created["url"]).json()
+    body = staff_api.get(created["url"]).json()
 
     assert body["status"] == "queued"
     assert body["frames"][0]["detections"][0] == {

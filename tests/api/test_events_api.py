@@ -6,11 +6,18 @@ import pytest
 
 from fleet import services as fleet_services
 from models_registry.models import ModelEntry
-from tests.factories import DeviceFactory
+from tests.factories import DeviceFactory, UserFactory
 
 pytestmark = pytest.mark.django_db
 
 URL = "/api/system/model-zoo/events"
+
+
+@pytest.fixture
+def reader_api(api):
+    """A signed-in user who is not staff: reads the log whole."""
+    api.force_authenticate(UserFactory())
+    return api
 
 
 def _event(name: str, kind: str, reason: str, device=None) -> None:
@@ -25,14 +32,14 @@ def _event(name: str, kind: str, reason: str, device=None) -> None:
     )
 
 
-def test_events_come_newest_first_with_their_reasons(api):
+def test_events_come_newest_first_with_their_reasons(reader_api):
     device = DeviceFactory(host="gpu-box", name="cuda:0")
     _event("yolo11-face", "load", "loaded yolo11-face on cuda:0 in 0.40 s", device)
     _event(
         "yolo11-face", "evict", "evicted yolo11-face (lru, idle 14 min, 200 MB) to fit x", device
     )
 
-    body = api.get(URL).json()
+    body = reader_api.get(URL).json()
 
     assert [e["kind"] for e in body["results"]] == ["evict", "load"]
     first = body["results"][0]
@@ -45,25 +52,25 @@ def test_events_come_newest_first_with_their_reasons(api):
     }  # fmt: skip
 
 
-def test_events_are_paginated_with_a_cursor(api):
+def test_events_are_paginated_with_a_cursor(reader_api):
     for index in range(7):
         _event("pet-classifier", "load", f"load {index}")
 
-    first = api.get(f"{URL}?limit=3").json()
-    second = api.get(first["next"]).json()
+    first = reader_api.get(f"{URL}?limit=3").json()
+    second = reader_api.get(first["next"]).json()
 
     assert [e["reason"] for e in first["results"]] == ["load 6", "load 5", "load 4"]
     assert [e["reason"] for e in second["results"]] == ["load 3", "load 2", "load 1"]
     assert first["previous"] is None
 
 
-def test_events_filter_by_model_and_kind(api):
+def test_events_filter_by_model_and_kind(reader_api):
     _event("pet-classifier", "load", "a")
     _event("yolo11-face", "refuse", "b")
     _event("yolo11-face", "load", "c")
 
-    by_model = api.get(f"{URL}?model=yolo11-face").json()["results"]
-    by_kind = api.get(f"{URL}?kind=refuse").json()["results"]
+    by_model = reader_api.get(f"{URL}?model=yolo11-face").json()["results"]
+    by_kind = reader_api.get(f"{URL}?kind=refuse").json()["results"]
 
     assert [e["reason"] for e in by_model] == ["c", "b"]
     assert [e["reason"] for e in by_kind] == ["b"]

@@ -70,6 +70,19 @@ def test_it_runs_the_selected_model_and_answers_with_its_result(worker, staff_ap
     assert staff_api.post(URL, {"image": image_b64()}, format="json").json()["cold"] is False
 
 
+def test_an_inference_belongs_to_its_caller_and_keeps_its_result_not_its_image(
+    worker, staff_api, staff_user
+):
+    from inference.models import InferenceRequest
+
+    body = staff_api.post(URL, {"image": image_b64()}, format="json").json()
+
+    stored = InferenceRequest.objects.get(pk=body["request_id"])
+    assert stored.submitted_by == staff_user
+    assert bytes(stored.image) == b""  # released once finished
+    assert stored.result["output"]["size"] == [160, 120]
+
+
 def test_a_load_that_outlives_the_wait_is_a_503_and_the_work_goes_on(worker, staff_api, settings):
     settings.ZOO_INFER_WAIT_S = 0.3
     worker.loader.gate = threading.Event()

@@ -6,11 +6,15 @@ from __future__ import annotations
 
 import contextlib
 import threading
+from datetime import timedelta
 
 import pytest
 from django.db import connection
+from django.utils import timezone
 
+from fleet.models import Device
 from inference.engine.manager import ManagerError
+from inference.run import model_release
 from inference.runtime.zoo import ModelZoo
 from models_registry.models import InferenceSettings
 from tests.fakes import FakeLoader, missing_weights
@@ -50,9 +54,8 @@ def worker(django_db_serialized_rollback, transactional_db, monkeypatch, setting
         with contextlib.suppress(ManagerError), zoo.load_sync(name):
             pass
 
-    def unload(name, wait_s):  # as the zoo.unload_model task does
-        with contextlib.suppress(ManagerError):
-            zoo.manager.unload(name, wait_s=wait_s)
+    def unload(name, wait_s, worker=""):  # as the zoo.unload_model task does
+        model_release(model_name=name, wait_s=wait_s, for_worker=worker, zoo=zoo)
 
     monkeypatch.setattr("inference.tasks.load_model.apply_async", run("load", load))
     monkeypatch.setattr("inference.tasks.unload_model.apply_async", run("unload", unload))
@@ -118,6 +121,45 @@ def test_unloading_waits_for_a_lease_released_in_time(worker, staff_api, setting
 
     assert response.status_code == 200
     assert response.json()["status"] == "unloaded"
+
+
+def test_unloading_a_model_loaded_nowhere_is_a_409_saying_so(worker, staff_api):
+    response = staff_api.post("/api/system/models/yolo11-face/unload")
+
+    assert response.status_code == 409
+    assert response.json()["detail"] == (
+        "yolo11-face is not loaded on any worker; nothing to unload"
+    )
+    assert worker.sent == []
+
+
+def test_a_model_held_by_a_worker_that_stopped_heartbeating_is_not_called_unloaded(
+    worker, staff_api
+):
+    staff_api.post("/api/system/models/yolo11-face/load")
+    worker.manager._sink.flush()
+    silent = timezone.now() - timedelta(minutes=5)
+    Device.objects.filter(pk=worker.device.pk).update(heartbeat_at=silent)  # frozen
+
+    response = staff_api.post("/api/system/models/yolo11-face/unload")
+
+    assert response.status_code == 503
+    detail = response.json()["detail"]
+    assert f"still held on {worker.device} (no heartbeat for 300 s)" in detail
+    assert "not answering" in detail
+    # The message waits for that very worker: it unloads if it answers again.
+    assert ("unload", ["yolo11-face", 0.5, worker.worker]) in worker.sent
+
+
+def test_an_unload_sent_to_a_worker_since_replaced_leaves_the_new_ones_models(worker):
+    worker.manager.acquire("yolo11-face").release()
+
+    answer = model_release(
+        model_name="yolo11-face", wait_s=0, for_worker="worker-gone:1@elsewhere", zoo=worker
+    )
+
+    assert answer["unloaded"] is False
+    assert worker.manager.snapshot()["yolo11-face"].status == "loaded"
 
 
 @pytest.mark.parametrize(

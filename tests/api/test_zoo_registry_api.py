@@ -10,9 +10,17 @@ from django.utils import timezone
 
 from fleet.models import ModelStatus
 from models_registry.models import ModelEntry
-from tests.factories import DeviceFactory, ModelStateFactory
+from tests.factories import DeviceFactory, ModelStateFactory, UserFactory
 
 pytestmark = pytest.mark.django_db
+
+
+@pytest.fixture
+def reader_api(api):
+    """A signed-in user who is not staff."""
+    api.force_authenticate(UserFactory())
+    return api
+
 
 MODEL_FIELDS = {
     "name": str,
@@ -73,8 +81,8 @@ def test_it_shows_disabled_models_as_disabled(api):
         assert models[name]["status"] == "disabled"
 
 
-def test_the_document_figures_are_in_the_registry(api):
-    models = {m["name"]: m for m in api.get("/api/system/models").json()["models"]}
+def test_the_document_figures_are_in_the_registry(reader_api):
+    models = {m["name"]: m for m in reader_api.get("/api/system/models").json()["models"]}
 
     plate = models["yolo11-license-plate"]
     assert plate["display_name"] == "YOLO11 License Plate"
@@ -166,8 +174,8 @@ def test_the_zoo_budget_is_configurable(api):
     assert api.get("/api/system/models").json()["vram_budget_mb"] == 2000
 
 
-def test_one_model_answers_with_the_documents_fields(api):
-    response = api.get("/api/system/models/yolo11-license-plate")
+def test_one_model_answers_with_the_documents_fields(reader_api):
+    response = reader_api.get("/api/system/models/yolo11-license-plate")
 
     assert response.status_code == 200
     assert response.json() == {

@@ -26,6 +26,14 @@ def browser(db) -> Client:
 
 
 @pytest.fixture
+def reader(db) -> Client:
+    """A signed-in user who is not staff: reads the page whole, changes nothing."""
+    client = Client()
+    client.force_login(UserFactory())
+    return client
+
+
+@pytest.fixture
 def staff(db) -> Client:
     client = Client()
     client.force_login(UserFactory(is_staff=True))
@@ -63,28 +71,28 @@ def test_reads_can_require_a_login(browser, settings):
     assert response.status_code == 302 and "/admin/login/" in response["Location"]
 
 
-def test_a_live_devices_memory_bar_shows_used_estimate_and_measured(browser):
+def test_a_live_devices_memory_bar_shows_used_estimate_and_measured(reader):
     device = DeviceFactory(name="sim:4", total_memory_mb=8192, budget_mb=6553)
     face = ModelEntry.objects.get(name="yolo11-face")  # 200 MB estimate
     ModelStateFactory(model=face, device=device, status=ModelStatus.LOADED, measured_mb=260)
-    html = text(page(browser))
+    html = text(page(reader))
     assert f"{device} (sim, 8192 MB)" in html
     assert "260 MB used of a 6553 MB budget · estimate 200 MB · measured 260 MB" in html
     assert "1 model loaded" in html
-    assert re.search(r'class="status status-loaded"[^>]*>loaded<', page(browser))
+    assert re.search(r'class="status status-loaded"[^>]*>loaded<', page(reader))
 
 
 def test_without_a_worker_it_says_how_to_start_one(browser):
     assert "No worker is running" in page(browser)
 
 
-def test_an_error_shows_its_reason_on_hover_and_focus(browser):
+def test_an_error_shows_its_reason_on_hover_and_focus(reader):
     face = ModelEntry.objects.get(name="yolo11-face")
     ModelStateFactory(
         model=face, device=DeviceFactory(), status=ModelStatus.ERROR,
         last_error="weights not found at /x.pt",
     )  # fmt: skip
-    html = page(browser)
+    html = page(reader)
     assert re.search(
         r'class="status status-error" tabindex="0" title="weights not found at /x.pt"', html
     )
@@ -199,12 +207,12 @@ def test_an_empty_window_says_so_and_bad_choices_fall_back_to_defaults(browser):
     assert "Unknown model 'nope'" in text(page(browser, "/?model=nope"))
 
 
-def test_recent_events_are_listed(browser):
+def test_recent_events_are_listed(reader):
     fleet_services.model_event_record(
         device_id=None, model_id=None, model_name="yolo11-face", kind="evict",
         reason="evicted yolo11-face (lru, idle 3 s, 200 MB) to fit vitpose-small",
     )  # fmt: skip
-    html = text(page(browser))
+    html = text(page(reader))
     assert "Evicted yolo11-face evicted yolo11-face (lru, idle 3 s, 200 MB)" in html
 
 
@@ -222,10 +230,9 @@ def test_latency_buckets_in_the_chart_are_clock_aligned(browser):
 def test_the_page_costs_the_same_queries_whatever_the_number_of_task_options(
     browser, django_assert_max_num_queries
 ):
+    from fleet.snapshots import snapshots
     from models_registry.models import TaskOption
     from tests.factories import ModelEntryFactory
-
-    from fleet.snapshots import snapshots
 
     page(browser)  # warm caches (content types, sessions)
     snapshots.clear()  # both measured pages build the status document

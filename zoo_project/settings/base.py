@@ -315,6 +315,10 @@ ZOO_LATENCY_ROLLUP_RETENTION_DAYS = max(
 ZOO_LATENCY_PRUNE_INTERVAL_S = env.int("ZOO_LATENCY_PRUNE_INTERVAL_S", default=3600)
 # The decision log (loads, evictions, failures) is kept this many days, pruned likewise.
 ZOO_EVENT_RETENTION_DAYS = max(1, env.int("ZOO_EVENT_RETENTION_DAYS", default=30))
+# Finished batches (frames, detections, results) and finished inferences and loads are
+# kept this many days after they finish, pruned likewise; image bytes go as work finishes.
+ZOO_BATCH_RETENTION_DAYS = max(1, env.int("ZOO_BATCH_RETENTION_DAYS", default=7))
+ZOO_INFERENCE_RETENTION_DAYS = max(1, env.int("ZOO_INFERENCE_RETENTION_DAYS", default=7))
 # bench.api_throughput only: serve /api/bench/baseline, a minimal DRF view to compare with.
 ZOO_BENCH_BASELINE = env.bool("ZOO_BENCH_BASELINE", default=False)
 

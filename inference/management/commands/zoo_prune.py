@@ -1,5 +1,6 @@
-"""``manage.py zoo_prune``: delete latency data and decision-log entries past their
-retention now (workers also do it every ``ZOO_LATENCY_PRUNE_INTERVAL_S``)."""
+"""``manage.py zoo_prune``: delete latency data, decision-log entries and finished work
+(batches, inferences, loads) past their retention now (workers also do it every
+``ZOO_LATENCY_PRUNE_INTERVAL_S``)."""
 
 from __future__ import annotations
 
@@ -12,7 +13,10 @@ from inference import services
 
 
 class Command(BaseCommand):
-    help = "Delete latency samples, roll-ups and decision-log entries past their retention."
+    help = (
+        "Delete latency samples, roll-ups, decision-log entries and finished batches, "
+        "inferences and loads past their retention."
+    )
 
     def handle(self, *args: Any, **options: Any) -> None:
         deleted = services.retention_prune()
@@ -24,4 +28,10 @@ class Command(BaseCommand):
         self.stdout.write(
             f"Deleted {deleted['events']} decision-log entries (older than "
             f"{settings.ZOO_EVENT_RETENTION_DAYS} days)."
+        )
+        self.stdout.write(
+            f"Deleted {deleted['batches']} finished batches (older than "
+            f"{settings.ZOO_BATCH_RETENTION_DAYS} days), {deleted['inferences']} finished "
+            f"inferences and {deleted['loads']} finished loads (older than "
+            f"{settings.ZOO_INFERENCE_RETENTION_DAYS} days)."
         )
