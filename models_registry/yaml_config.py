@@ -14,6 +14,8 @@ from rest_framework import serializers
 from core.serializers import StrictSerializer, flatten
 from models_registry.models import Speed, TaskType
 
+MAX_MB = 2**31 - 1  # the largest PositiveIntegerField
+
 
 class ConfigError(ValueError):
     """The file is not a valid models.yaml; the message says where and why."""
@@ -22,11 +24,13 @@ class ConfigError(ValueError):
 class OptionSerializer(StrictSerializer):
     model_id = serializers.CharField(max_length=300)
     framework = serializers.CharField(max_length=50, required=False, allow_blank=True)
-    vram_gb = serializers.FloatField(required=False, min_value=0)
-    vram_mb = serializers.IntegerField(required=False, min_value=0)
+    # Bounded by what the registry stores (a 32-bit count of MB): 1e308 GB is refused
+    # with the field's name, not an overflow.
+    vram_gb = serializers.FloatField(required=False, min_value=0, max_value=MAX_MB / 1024)
+    vram_mb = serializers.IntegerField(required=False, min_value=0, max_value=MAX_MB)
     speed = serializers.ChoiceField(choices=Speed.values, required=False)
     description = serializers.CharField(required=False, allow_blank=True)
-    fps = serializers.FloatField(required=False, min_value=0, allow_null=True)
+    fps = serializers.FloatField(required=False, min_value=0, max_value=1e6, allow_null=True)
 
     def validate(self, attrs: dict[str, Any]) -> dict[str, Any]:
         if ("vram_gb" in attrs) == ("vram_mb" in attrs):
@@ -48,11 +52,13 @@ class TaskSerializer(StrictSerializer):
 
 
 class InferenceSerializer(StrictSerializer):
-    max_memory_per_model = serializers.FloatField(required=False, min_value=0)
+    max_memory_per_model = serializers.FloatField(
+        required=False, min_value=0, max_value=MAX_MB / 1024
+    )
     offload_threshold = serializers.FloatField(required=False, min_value=0.05, max_value=1.0)
     warmup_on_startup = serializers.BooleanField(required=False)
-    default_batch_size = serializers.IntegerField(required=False, min_value=1)
-    max_batch_size = serializers.IntegerField(required=False, min_value=1)
+    default_batch_size = serializers.IntegerField(required=False, min_value=1, max_value=MAX_MB)
+    max_batch_size = serializers.IntegerField(required=False, min_value=1, max_value=MAX_MB)
 
 
 class ConfigSerializer(StrictSerializer):
