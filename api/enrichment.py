@@ -2,17 +2,17 @@
 
 from __future__ import annotations
 
-import json
 from typing import Any
 
 from drf_spectacular.utils import extend_schema
 from rest_framework import status
-from rest_framework.parsers import JSONParser, MultiPartParser
+from rest_framework.parsers import MultiPartParser
 from rest_framework.request import Request
 from rest_framework.response import Response
 
 from api.base import ZooView, zoo_error
 from api.errors import ApiError
+from api.parsers import StrictJSONParser, json_document
 from api.serializers.enrichment import (
     BatchAcceptedSerializer,
     BatchInSerializer,
@@ -26,7 +26,7 @@ TAG = ["Enrichment"]
 class BatchListView(ZooView):
     """Submit a batch (staff)."""
 
-    parser_classes = [JSONParser, MultiPartParser]
+    parser_classes = [StrictJSONParser, MultiPartParser]
 
     @extend_schema(
         tags=TAG,
@@ -69,10 +69,7 @@ class BatchListView(ZooView):
             raw = form.get("batch")
             if not raw:
                 raise ApiError("multipart batches carry their document in the field 'batch'")
-            try:
-                return json.loads(raw), dict(request.FILES.items())
-            except json.JSONDecodeError as exc:
-                raise ApiError(f"batch: not valid JSON ({exc.msg})") from None
+            return json_document(raw, where="batch"), dict(request.FILES.items())
         return request.data, {}
 
 

@@ -12,12 +12,18 @@ import logging
 from typing import Any
 
 from django.conf import settings
-from django.core.exceptions import RequestDataTooBig, SuspiciousOperation
+from django.core.exceptions import (
+    RequestDataTooBig,
+    SuspiciousOperation,
+    TooManyFieldsSent,
+    TooManyFilesSent,
+)
 from django.http import HttpRequest, JsonResponse
 from rest_framework import exceptions, status
 from rest_framework.response import Response
 from rest_framework.views import exception_handler as drf_exception_handler
 
+from api.uploads import UploadTooLarge
 from core.errors import ServiceError
 from core.serializers import flatten
 
@@ -61,6 +67,14 @@ def exception_handler(exc: Exception, context: dict[str, Any]) -> Response:
     """DRF's handler, with the per-API error key and a JSON body for unexpected errors."""
     request = context.get("request")
     key = error_key_for(request.path if request else "", context.get("view"))
+    if isinstance(exc, UploadTooLarge):
+        return Response({key: str(exc)}, status=413)
+    if isinstance(exc, TooManyFilesSent | TooManyFieldsSent):
+        what = "file parts" if isinstance(exc, TooManyFilesSent) else "form fields"
+        limit = settings.DATA_UPLOAD_MAX_NUMBER_FILES
+        if isinstance(exc, TooManyFieldsSent):
+            limit = settings.DATA_UPLOAD_MAX_NUMBER_FIELDS
+        return Response({key: f"Request has more than {limit} {what}"}, status=413)
     if isinstance(exc, RequestDataTooBig):
         limit = settings.DATA_UPLOAD_MAX_MEMORY_SIZE
         return Response({key: f"Request body larger than {limit} bytes"}, status=413)

@@ -7,13 +7,12 @@ Every error here, authentication failures included, is ``{"error": "..."}``.
 from __future__ import annotations
 
 import base64
-import json
 from typing import Any
 
 from django.conf import settings
 from django.http import HttpResponse
 from drf_spectacular.utils import OpenApiParameter, extend_schema
-from rest_framework.parsers import JSONParser, MultiPartParser
+from rest_framework.parsers import MultiPartParser
 from rest_framework.request import Request
 from rest_framework.response import Response
 
@@ -27,6 +26,7 @@ from api.base import (
 from api.documents import document_response
 from api.errors import ApiError
 from api.params import bool_param
+from api.parsers import StrictJSONParser, json_document
 from api.permissions import ReadOnlyPost, SelectOpenOrStaff
 from api.serializers.management import (
     BudgetValidationSerializer,
@@ -194,7 +194,7 @@ class ValidateView(ManagementView):
 class InferView(ManagementView):
     """``POST /api/models/infer?task_type=...``: the task's selected model on one image."""
 
-    parser_classes = [JSONParser, MultiPartParser]
+    parser_classes = [StrictJSONParser, MultiPartParser]
     query_required = ("task_type",)
 
     @extend_schema(
@@ -243,10 +243,7 @@ class InferView(ManagementView):
             return request.data
         form: Any = request.data
         upload = request.FILES.get("image")
-        try:
-            options = json.loads(form.get("options") or "{}")
-        except json.JSONDecodeError as exc:
-            raise ApiError(f"options: not valid JSON ({exc.msg})") from None
+        options = json_document(form.get("options") or "{}", where="options")
         data = upload.read() if upload and upload.size <= settings.ZOO_MAX_IMAGE_BYTES else None
         if upload and data is None:
             raise ApiError(f"image: is {upload.size} bytes, more than allowed")

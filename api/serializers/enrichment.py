@@ -1,16 +1,17 @@
 """Enrichment batches in and out. Input is checked whole before anything is stored:
-images must decode, boxes must lie inside their image, paths must stay under the media
-root, and every message says which frame and detection it is about."""
+images must decode (JPEG, PNG or WebP), boxes must lie inside their image, paths must
+name a regular file under the media root (read here, once: the worker runs the bytes
+checked), the batch's pixels must stay within ZOO_MAX_REQUEST_PIXELS, and every message
+says which frame and detection it is about."""
 
 from __future__ import annotations
 
-from pathlib import Path
 from typing import Any
 
 from django.conf import settings
 from rest_framework import serializers
 
-from api.serializers.images import decoded_image, image_size, media_path, too_large
+from api.serializers.images import decoded_image, image_size, media_file, too_large
 from core.serializers import StrictSerializer
 from inference.services import FrameIn
 
@@ -55,31 +56,23 @@ class FrameInSerializer(StrictSerializer):
         given = [key for key in ("image", "path", "file") if attrs.get(key)]
         if len(given) != 1:
             raise serializers.ValidationError("give exactly one of image, path or file")
-        data, path = self._read(attrs)
+        field, data = given[0], self._read(attrs)
         try:
-            width, height = image_size(data, path)
+            width, height = image_size(data)
         except ValueError as exc:
-            field = "path" if path else ("file" if "file" in attrs else "image")
             raise serializers.ValidationError({field: [str(exc)]}) from None
         for index, detection in enumerate(attrs["detections"]):
             x1, y1, x2, y2 = detection["bbox"]
             if x1 < 0 or y1 < 0 or x2 > width or y2 > height:
                 where = {index: {"bbox": [f"outside the {width}x{height} image"]}}
                 raise serializers.ValidationError({"detections": where})  # type: ignore[dict-item]
-        return {
-            "frame": FrameIn(
-                width=width,
-                height=height,
-                detections=attrs["detections"],
-                data=data,
-                path=str(path.relative_to(settings.ZOO_MEDIA_ROOT)) if path else "",
-            )
-        }
+        frame = FrameIn(width, height, attrs["detections"], data, attrs.get("path", ""))
+        return {"frame": frame}
 
-    def _read(self, attrs: dict[str, Any]) -> tuple[bytes | None, Path | None]:
+    def _read(self, attrs: dict[str, Any]) -> bytes:
         if "image" in attrs:
             try:
-                return decoded_image(attrs["image"]), None
+                return decoded_image(attrs["image"])
             except ValueError as exc:
                 raise serializers.ValidationError({"image": [str(exc)]}) from None
         if "file" in attrs:
@@ -90,19 +83,30 @@ class FrameInSerializer(StrictSerializer):
                 )
             if upload.size > settings.ZOO_MAX_IMAGE_BYTES:
                 raise serializers.ValidationError({"file": [too_large(upload.size)]})
-            return upload.read(), None
-        return None, media_path(attrs["path"])
+            return upload.read()
+        return media_file(attrs["path"])
 
 
 class BatchInSerializer(StrictSerializer):
     frames = FrameInSerializer(many=True)
 
+    def to_internal_value(self, data: Any) -> Any:
+        frames = data.get("frames") if isinstance(data, dict) else None
+        if isinstance(frames, list) and len(frames) > settings.ZOO_MAX_FRAMES_PER_BATCH:
+            # Refused before any frame is read or decoded.
+            raise serializers.ValidationError(
+                {"frames": [f"at most {settings.ZOO_MAX_FRAMES_PER_BATCH} frames per batch"]}
+            )
+        return super().to_internal_value(data)
+
     def validate_frames(self, frames: list[dict[str, Any]]) -> list[dict[str, Any]]:
         if not frames:
             raise serializers.ValidationError("at least one frame")
-        if len(frames) > settings.ZOO_MAX_FRAMES_PER_BATCH:
+        pixels = sum(item["frame"].width * item["frame"].height for item in frames)
+        if pixels > settings.ZOO_MAX_REQUEST_PIXELS:
             raise serializers.ValidationError(
-                f"at most {settings.ZOO_MAX_FRAMES_PER_BATCH} frames per batch"
+                f"{pixels} pixels in all, more than the {settings.ZOO_MAX_REQUEST_PIXELS} "
+                "allowed in one request (ZOO_MAX_REQUEST_PIXELS)"
             )
         return frames
 

@@ -6,6 +6,7 @@ from __future__ import annotations
 from rest_framework import serializers
 
 from api.serializers.images import decoded_image, image_size
+from api.serializers.options import PredictOptionsSerializer
 from core.serializers import StrictSerializer
 
 
@@ -97,14 +98,14 @@ class BudgetValidationSerializer(serializers.Serializer):
 
 class InferInSerializer(StrictSerializer):
     image = serializers.CharField(help_text="The image, base64-encoded (or a multipart part)")
-    options = serializers.DictField(
+    options = PredictOptionsSerializer(
         required=False, default=dict, help_text="Passed to the model's predict"
     )
 
     def validate_image(self, value: str) -> bytes:
         try:
             data = decoded_image(value)
-            image_size(data, None)
+            image_size(data)
         except ValueError as exc:
             raise serializers.ValidationError(str(exc)) from None
         return data

@@ -8,13 +8,11 @@ and is done when its last item is.
 
 from __future__ import annotations
 
-import io
 import logging
 import time
 import uuid
 from collections.abc import Callable
 from dataclasses import dataclass
-from pathlib import Path
 from typing import Any
 
 from celery.exceptions import SoftTimeLimitExceeded
@@ -33,6 +31,7 @@ from inference.models import (
     WorkItem,
     WorkStatus,
 )
+from inference.run.frames import FrameImages
 from inference.run.requests import time_limit_reason, time_limited
 from inference.runtime.zoo import ModelZoo, model_zoo
 from inference.work import UNFINISHED, batch_images_release, batch_items_create
@@ -124,25 +123,6 @@ def _targets(batch_id: uuid.UUID, pairs: list[list[int | None]]) -> list[Target]
     return found
 
 
-class _Images:
-    """Decoded frame images, each decoded once."""
-
-    def __init__(self) -> None:
-        self._cache: dict[int, Image.Image] = {}
-
-    def of(self, frame: Frame) -> Image.Image:
-        if frame.pk not in self._cache:
-            if frame.path:
-                source: Any = Path(settings.ZOO_MEDIA_ROOT) / frame.path
-            else:
-                data = Frame.objects.values_list("data", flat=True).get(pk=frame.pk)
-                source = io.BytesIO(bytes(data or b""))
-            image = Image.open(source)
-            image.load()
-            self._cache[frame.pk] = image.convert("RGB")
-        return self._cache[frame.pk]
-
-
 def _crop(image: Image.Image, bbox: list[float]) -> Image.Image:
     x1, y1, x2, y2 = (round(v) for v in bbox)
     return image.crop((x1, y1, max(x2, x1 + 1), max(y2, y1 + 1)))
@@ -152,7 +132,7 @@ def _run_target(
     predict: Callable[..., dict[str, Any]],
     category: str,
     target: Target,
-    images: _Images,
+    images: FrameImages,
     plates: dict[int, list[list[float]]],
 ) -> dict[str, Any]:
     """One model on one frame or detection, fed the way its category needs."""
@@ -328,7 +308,7 @@ def _run_model(
         for lease in leases:
             lease.release()
         raise
-    images = _Images()
+    images = FrameImages()
     rows: list[tuple[str, Row]] = []
     # Models fed whole frames or crops take up to ZOO_PREDICT_BATCH of them in one pass.
     size = 1 if category in (Category.POSE, Category.OCR) else max(settings.ZOO_PREDICT_BATCH, 1)
@@ -354,7 +334,7 @@ def _run_chunk(
     name: str,
     category: str,
     chunk: list[Target],
-    images: _Images,
+    images: FrameImages,
     plates: dict[int, list[list[float]]],
 ) -> list[Row]:
     """Results for a few targets: in one batched call, or (one target, a category that
@@ -384,7 +364,7 @@ def _run_chunk(
     return rows
 
 
-def _input(target: Target, images: _Images) -> Image.Image:
+def _input(target: Target, images: FrameImages) -> Image.Image:
     """What a model fed frames or crops reads of a target."""
     image = images.of(target.frame)
     return image if target.detection is None else _crop(image, target.detection.bbox)

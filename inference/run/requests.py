@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import io
 import logging
 import time
 import uuid
@@ -11,8 +10,8 @@ from typing import Any
 from celery.exceptions import SoftTimeLimitExceeded
 from django.conf import settings
 from django.utils import timezone
-from PIL import Image
 
+from core.images import decoded_rgb
 from inference.engine.manager import ManagerError
 from inference.models import InferenceRequest, WorkItem, WorkKind, WorkStatus
 from inference.runtime.zoo import ModelZoo, model_zoo
@@ -69,9 +68,8 @@ def inference_run(
     try:
         with zoo.load_sync(request.model_name) as lease:
             loaded = time.perf_counter()
-            image = Image.open(io.BytesIO(bytes(request.image)))
-            image.load()
-            result = lease.predict(image.convert("RGB"), **request.options)
+            image = decoded_rgb(bytes(request.image), settings.ZOO_MAX_IMAGE_PIXELS)
+            result = lease.predict(image, **request.options)
             done = time.perf_counter()
             fields: dict[str, Any] = {
                 "status": WorkStatus.DONE,

@@ -92,6 +92,8 @@ INSTALLED_APPS = [
 MIDDLEWARE = [
     "django_prometheus.middleware.PrometheusBeforeMiddleware",
     "zoo_project.middleware.RejectNulBytes",
+    "zoo_project.middleware.LimitRequestBodies",  # a 413 before the body is read
+    "zoo_project.middleware.ContentSecurityPolicy",
     "corsheaders.middleware.CorsMiddleware",  # before anything that may answer early
     "django.middleware.security.SecurityMiddleware",
     "whitenoise.middleware.WhiteNoiseMiddleware",
@@ -190,7 +192,7 @@ REST_FRAMEWORK = {
         "rest_framework.renderers.BrowsableAPIRenderer",
     ],
     "DEFAULT_PARSER_CLASSES": [
-        "rest_framework.parsers.JSONParser",
+        "api.parsers.StrictJSONParser",
         "rest_framework.parsers.FormParser",
         "rest_framework.parsers.MultiPartParser",
     ],
@@ -241,9 +243,53 @@ CELERY_TIMEZONE = "UTC"
 
 # --- Request size ----------------------------------------------------------------------
 # A whole request body (a batch of base64 frames, or multipart uploads) is refused past
-# this with a JSON 400; single images are also held to ZOO_MAX_IMAGE_BYTES.
+# this with a JSON 413 before it is read; single images are held to ZOO_MAX_IMAGE_BYTES,
+# a multipart file part as its bytes arrive (api.uploads), and a form to a batch's frames
+# as file parts and a few fields (more is a 413 too).
 DATA_UPLOAD_MAX_MEMORY_SIZE = env.int("ZOO_MAX_REQUEST_BYTES", default=64 * 1024 * 1024)
 FILE_UPLOAD_MAX_MEMORY_SIZE = 10 * 1024 * 1024  # larger uploads spool to a temporary file
+FILE_UPLOAD_HANDLERS = [
+    "api.uploads.LimitedUploadHandler",
+    "django.core.files.uploadhandler.MemoryFileUploadHandler",
+    "django.core.files.uploadhandler.TemporaryFileUploadHandler",
+]
+DATA_UPLOAD_MAX_NUMBER_FIELDS = env.int("ZOO_MAX_FORM_FIELDS", default=100)
+
+# --- Deployment security ----------------------------------------------------------------
+# ZOO_PRODUCTION=true: the defaults of a site served over HTTPS behind a proxy that
+# terminates TLS and sets X-Forwarded-Proto. Each setting below is also its own
+# variable, which wins over the preset (README, "Production").
+ZOO_PRODUCTION = env.bool("ZOO_PRODUCTION", default=False)
+SECURE_SSL_REDIRECT = env.bool("SECURE_SSL_REDIRECT", default=ZOO_PRODUCTION)
+# Probes and scrapers reach these over plain HTTP from inside the network.
+SECURE_REDIRECT_EXEMPT = [r"^healthz$", r"^readyz$", r"^metrics$"]
+SESSION_COOKIE_SECURE = env.bool("SESSION_COOKIE_SECURE", default=ZOO_PRODUCTION)
+CSRF_COOKIE_SECURE = env.bool("CSRF_COOKIE_SECURE", default=ZOO_PRODUCTION)
+SECURE_HSTS_SECONDS = env.int("SECURE_HSTS_SECONDS", default=31_536_000 if ZOO_PRODUCTION else 0)
+SECURE_HSTS_INCLUDE_SUBDOMAINS = env.bool("SECURE_HSTS_INCLUDE_SUBDOMAINS", default=False)
+SECURE_HSTS_PRELOAD = env.bool("SECURE_HSTS_PRELOAD", default=False)
+# Trust the proxy's X-Forwarded-Proto (only behind a proxy that sets it, always).
+SECURE_PROXY_SSL_HEADER = (
+    ("HTTP_X_FORWARDED_PROTO", "https")
+    if env.bool("ZOO_TRUST_X_FORWARDED_PROTO", default=ZOO_PRODUCTION)
+    else None
+)
+SESSION_COOKIE_SAMESITE = CSRF_COOKIE_SAMESITE = "Lax"
+SECURE_REFERRER_POLICY = "same-origin"
+X_FRAME_OPTIONS = "DENY"
+# The Content-Security-Policy header on every page (empty: none). The dashboard and the
+# admin load their scripts and styles from this site; some elements carry a style
+# attribute (a memory bar's width), hence style-src-attr; the Swagger UI page also
+# allows its inline style block (zoo_project.middleware.ContentSecurityPolicy).
+ZOO_CSP = env.str(
+    "ZOO_CSP",
+    default=(
+        "default-src 'self'; script-src 'self'; style-src 'self'; "
+        "style-src-attr 'unsafe-inline'; img-src 'self' data:; font-src 'self' data:; "
+        "connect-src 'self'; object-src 'none'; base-uri 'self'; form-action 'self'; "
+        "frame-ancestors 'none'"
+    ),
+)
 
 # --- Model Zoo ------------------------------------------------------------------------
 # Reads of both APIs are open by default, as the documents have them; set this to
@@ -293,6 +339,7 @@ ZOO_INFER_WAIT_S = env.float("ZOO_INFER_WAIT_S", default=30.0)
 ZOO_UNLOAD_WAIT_S = env.float("ZOO_UNLOAD_WAIT_S", default=10.0)
 # Limits of one enrichment batch.
 ZOO_MAX_FRAMES_PER_BATCH = env.int("ZOO_MAX_FRAMES_PER_BATCH", default=64)
+DATA_UPLOAD_MAX_NUMBER_FILES = ZOO_MAX_FRAMES_PER_BATCH  # a multipart batch's file parts
 # A model fed frames or crops takes up to this many of a batch's in one forward pass.
 ZOO_PREDICT_BATCH = env.int("ZOO_PREDICT_BATCH", default=8)
 # OCR reads the plates a detector found in a vehicle's crop: at most this many per
@@ -302,6 +349,9 @@ ZOO_OCR_MIN_SCORE = env.float("ZOO_OCR_MIN_SCORE", default=0.25)
 ZOO_MAX_DETECTIONS_PER_FRAME = env.int("ZOO_MAX_DETECTIONS_PER_FRAME", default=100)
 ZOO_MAX_IMAGE_BYTES = env.int("ZOO_MAX_IMAGE_BYTES", default=10 * 1024 * 1024)
 ZOO_MAX_IMAGE_PIXELS = env.int("ZOO_MAX_IMAGE_PIXELS", default=40_000_000)
+# All the frames of one request together (the worker decodes them as RGB: 3 bytes each),
+# and what a worker holds decoded at once for the batches it serves together.
+ZOO_MAX_REQUEST_PIXELS = env.int("ZOO_MAX_REQUEST_PIXELS", default=160_000_000)
 # A worker whose heartbeat is older than this no longer counts as holding its models.
 ZOO_WORKER_HEARTBEAT_TIMEOUT_S = env.int("ZOO_WORKER_HEARTBEAT_TIMEOUT_S", default=30)
 # Latency: workers store their samples at least this often (seconds).
