@@ -228,3 +228,13 @@ def test_nul_characters_in_a_json_body_are_a_400(staff_api):
     assert response.json()["error"] == (
         "request body: strings must not contain NUL characters (\\u0000)"
     )
+
+
+@pytest.mark.parametrize("position", ["notadate", "2026-13-45T99:00:00", "\x00"])
+def test_an_events_cursor_whose_position_is_not_a_time_is_a_400(api, position):
+    cursor = base64.b64encode(f"p={position}".encode()).decode()
+
+    response = api.get("/api/system/model-zoo/events", {"cursor": cursor})
+
+    assert response.status_code == 400
+    assert response.json() == {"detail": "cursor is not one this API gave out"}
