@@ -23,6 +23,12 @@ CHROMIUM = shutil.which("chromium") or "/usr/bin/chromium"
 CHROMEDRIVER = shutil.which("chromedriver") or "/usr/bin/chromedriver"
 ARTIFACTS = ROOT / "var" / "test-artifacts"
 HAVE_BROWSER = os.path.exists(CHROMIUM) and os.path.exists(CHROMEDRIVER)
+# The models table's cells that reach past the window or are not shown at all.
+CELLS_OFF_SCREEN = """
+return [...document.querySelectorAll('#models table.models tr[data-model] > *')]
+  .filter(c => c.offsetParent === null || c.getBoundingClientRect().right > window.innerWidth)
+  .map(c => c.closest('tr').dataset.model + ': ' + c.textContent.trim().slice(0, 30));
+"""
 
 pytestmark = [
     pytest.mark.subprocess,
@@ -126,6 +132,11 @@ def test_an_operator_drives_the_dashboard_in_a_browser(real_models, chrome, staf
             assert chrome.execute_script(
                 "return document.documentElement.scrollWidth <= window.innerWidth"
             )
+            # Every column of the models table is on screen, none cut off or hidden in a
+            # sideways scroll (at phone width each model is a card).
+            assert chrome.execute_script(CELLS_OFF_SCREEN) == []
+            wrap = "const w = document.querySelector('#models .table-wrap');"
+            assert chrome.execute_script(wrap + "return w.scrollWidth <= w.clientWidth")
             height = chrome.execute_script("return document.documentElement.scrollHeight")
             chrome.set_window_size(width, height + 100)  # the whole page in one picture
             assert chrome.save_screenshot(str(ARTIFACTS / f"dashboard-{width}.png"))
