@@ -34,8 +34,8 @@ class Heartbeat:
 
     If the device's row names another worker (it took the device over after this one
     missed its heartbeats), this worker stops serving instead of sharing the budget.
-    Latency data and decision-log entries past their retention are pruned every
-    ``ZOO_LATENCY_PRUNE_INTERVAL_S``.
+    Latency data, decision-log entries and finished work (batches, inferences, loads)
+    past their retention are pruned every ``ZOO_LATENCY_PRUNE_INTERVAL_S``.
     """
 
     def __init__(self, device_id: int, worker: str, interval: float):

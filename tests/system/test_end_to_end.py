@@ -18,20 +18,18 @@ def finished(api, url):
     return body if body["status"] in ("done", "failed") else None
 
 
-def test_a_batch_runs_on_a_real_worker_and_a_second_one_loads_nothing_new(
-    real_models, staff_api, api
-):
+def test_a_batch_runs_on_a_real_worker_and_a_second_one_loads_nothing_new(real_models, staff_api):
     # Room for all ten models the batch triggers, so lru keeps them for the next batch.
     InferenceSettings.objects.filter(pk=1).update(zoo_vram_budget_mb=8000)
     with worker_process("sim:31", total_memory_mb=16384):
         first = staff_api.post("/api/enrichment/batches", batch_document(), format="json")
         assert first.status_code == 202
-        done = wait_for(lambda: finished(api, first.json()["url"]))
+        done = wait_for(lambda: finished(staff_api, first.json()["url"]))  # a batch is private
 
         zoo_loads = ModelEvent.objects.filter(kind="load", model__in_zoo=True)  # not warmup's
         loads_after_first = zoo_loads.count()
         second = staff_api.post("/api/enrichment/batches", batch_document(), format="json")
-        wait_for(lambda: finished(api, second.json()["url"]))
+        wait_for(lambda: finished(staff_api, second.json()["url"]))
         loads_after_second = zoo_loads.count()
 
     assert done["status"] == "done"
