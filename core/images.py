@@ -31,7 +31,10 @@ class ImageRefused(ValueError):
 def read_media_file(root: Path, relative: str, limit: int) -> bytes:
     """The bytes of the regular file ``relative`` under ``root``, at most ``limit``."""
     parts = _parts(relative)
-    directory = os.open(root, os.O_RDONLY | os.O_DIRECTORY)
+    try:
+        directory = os.open(root, os.O_RDONLY | os.O_DIRECTORY)
+    except OSError:  # no media folder (yet): there is no such file under it
+        raise ImageRefused(f"no file {relative} under the media root") from None
     try:
         for part in parts[:-1]:
             inner = _step(directory, part, os.O_DIRECTORY, relative)

@@ -238,3 +238,12 @@ def test_an_events_cursor_whose_position_is_not_a_time_is_a_400(api, position):
 
     assert response.status_code == 400
     assert response.json() == {"detail": "cursor is not one this API gave out"}
+
+
+def test_a_path_frame_without_a_media_folder_is_a_400(staff_api, settings, tmp_path):
+    settings.ZOO_MEDIA_ROOT = tmp_path / "never-made"
+
+    response = staff_api.post(BATCHES, {"frames": [{"path": "cam.jpg"}]}, format="json")
+
+    assert response.status_code == 400
+    assert response.json() == {"detail": "frames[0].path: no file cam.jpg under the media root"}
