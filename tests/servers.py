@@ -8,12 +8,13 @@ import os
 import socket
 import subprocess
 import sys
+import tempfile
 import time
 import urllib.error
 import urllib.request
 from collections.abc import Callable, Iterator
 from pathlib import Path
-from typing import Any
+from typing import IO, Any
 
 import pytest
 from django.conf import settings
@@ -73,19 +74,22 @@ def web_server(*, workers: int = 1, root: Path = ROOT, **env: str) -> Iterator[s
     with this interpreter); this one by default."""
     _collect_static(root, env)
     port = free_port()
+    # The server's log goes to a file: a pipe nobody reads fills up and blocks a busy server.
+    log = tempfile.TemporaryFile()
     process = subprocess.Popen(
         [sys.executable, "-m", "gunicorn", "--config", "zoo_project/gunicorn.conf.py",
          "--bind", f"127.0.0.1:{port}", "--workers", str(workers)],
         cwd=root,
         env=child_env(**env),
         stdout=subprocess.DEVNULL,
-        stderr=subprocess.PIPE,
+        stderr=log,
     )  # fmt: skip
     base = f"http://127.0.0.1:{port}"
     try:
-        _wait_until_up(f"{base}/healthz", process)
+        _wait_until_up(f"{base}/healthz", process, log)
         yield base
     finally:
+        log.close()
         process.terminate()
         try:
             process.wait(timeout=20)
@@ -110,11 +114,14 @@ def _collect_static(root: Path, env: dict[str, str]) -> None:
         _static_collected.add(root)
 
 
-def _wait_until_up(url: str, process: subprocess.Popen, timeout: float = 60) -> None:
+def _wait_until_up(
+    url: str, process: subprocess.Popen, log: IO[bytes], timeout: float = 60
+) -> None:
     deadline = time.monotonic() + timeout
     while time.monotonic() < deadline:
         if process.poll() is not None:
-            raise RuntimeError(f"server exited: {process.stderr.read().decode()[-2000:]}")
+            log.seek(0)
+            raise RuntimeError(f"server exited: {log.read().decode()[-2000:]}")
         try:
             with urllib.request.urlopen(url, timeout=5):
                 return
