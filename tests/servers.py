@@ -75,27 +75,26 @@ def web_server(*, workers: int = 1, root: Path = ROOT, **env: str) -> Iterator[s
     _collect_static(root, env)
     port = free_port()
     # The server's log goes to a file: a pipe nobody reads fills up and blocks a busy server.
-    log = tempfile.TemporaryFile()
-    process = subprocess.Popen(
-        [sys.executable, "-m", "gunicorn", "--config", "zoo_project/gunicorn.conf.py",
-         "--bind", f"127.0.0.1:{port}", "--workers", str(workers)],
-        cwd=root,
-        env=child_env(**env),
-        stdout=subprocess.DEVNULL,
-        stderr=log,
-    )  # fmt: skip
-    base = f"http://127.0.0.1:{port}"
-    try:
-        _wait_until_up(f"{base}/healthz", process, log)
-        yield base
-    finally:
-        log.close()
-        process.terminate()
+    with tempfile.TemporaryFile() as log:
+        process = subprocess.Popen(
+            [sys.executable, "-m", "gunicorn", "--config", "zoo_project/gunicorn.conf.py",
+             "--bind", f"127.0.0.1:{port}", "--workers", str(workers)],
+            cwd=root,
+            env=child_env(**env),
+            stdout=subprocess.DEVNULL,
+            stderr=log,
+        )  # fmt: skip
+        base = f"http://127.0.0.1:{port}"
         try:
-            process.wait(timeout=20)
-        except subprocess.TimeoutExpired:
-            process.kill()
-            process.wait()
+            _wait_until_up(f"{base}/healthz", process, log)
+            yield base
+        finally:
+            process.terminate()
+            try:
+                process.wait(timeout=20)
+            except subprocess.TimeoutExpired:
+                process.kill()
+                process.wait()
 
 
 _static_collected: set[Path] = set()
