@@ -16,12 +16,23 @@ import errno
 import io
 import os
 import stat
+import sys
 from pathlib import Path, PurePosixPath
+from typing import Any
 
 from PIL import Image
 
 ALLOWED_FORMATS = ("JPEG", "PNG", "WEBP")
 NOT_ALLOWED = "is not a decodable image (JPEG, PNG or WebP)"
+
+
+def pillow_open() -> Any:
+    """Pillow's own ``Image.open``. Importing ultralytics replaces it with a wrapper that,
+    on an image Pillow cannot identify, tries to install and register a HEIF plugin: a
+    format outside the allow-list, an install attempt at run time, and (installs being
+    off here) a ModuleNotFoundError where Pillow's refusal was due."""
+    patches = sys.modules.get("ultralytics.utils.patches")
+    return getattr(patches, "_image_open", Image.open)
 
 
 class ImageRefused(ValueError):
@@ -93,7 +104,7 @@ def image_size(data: bytes, max_pixels: int) -> tuple[int, int]:
     """Width and height of JPEG, PNG or WebP bytes that verify, read from the header
     (nothing decoded); an ImageRefused saying why for anything else."""
     try:
-        with Image.open(io.BytesIO(data), formats=ALLOWED_FORMATS) as image:
+        with pillow_open()(io.BytesIO(data), formats=ALLOWED_FORMATS) as image:
             width, height = image.size
             if width * height > max_pixels:
                 raise ImageRefused(f"is {width}x{height}, more pixels than allowed")
@@ -110,7 +121,7 @@ def image_size(data: bytes, max_pixels: int) -> tuple[int, int]:
 def decoded_rgb(data: bytes, max_pixels: int) -> Image.Image:
     """JPEG, PNG or WebP bytes decoded to RGB, refused beyond ``max_pixels``."""
     try:
-        with Image.open(io.BytesIO(data), formats=ALLOWED_FORMATS) as image:
+        with pillow_open()(io.BytesIO(data), formats=ALLOWED_FORMATS) as image:
             if image.width * image.height > max_pixels:
                 raise ImageRefused(f"is {image.width}x{image.height}, more pixels than allowed")
             image.load()

@@ -240,7 +240,13 @@ class UltralyticsClassifier(UltralyticsModel):
 
 def load(spec: ModelSpec, device: str) -> LoadedModel:
     """Load a YOLO checkpoint (or an architecture yaml) onto ``device``."""
+    from PIL import Image
     from ultralytics import YOLO
+    from ultralytics.utils import patches
+
+    # ultralytics swaps Pillow's Image.open for one that tries to install a HEIF plugin on
+    # any image Pillow cannot identify; the worker keeps Pillow's own (see core.images).
+    Image.open = getattr(patches, "_image_open", Image.open)
 
     path = Path(spec.path)
     is_yaml = path.suffix in (".yaml", ".yml")

@@ -270,6 +270,19 @@ def test_ultralytics_reads_a_numpy_image_as_rgb(checkpoints: dict[str, str]) -> 
     assert model.predict(IMAGE) == model.predict(Image.fromarray(IMAGE))
 
 
+def test_loading_a_yolo_model_leaves_pillows_own_image_open(checkpoints: dict[str, str]) -> None:
+    """ultralytics' import swaps Image.open for a wrapper that would try to install a HEIF
+    plugin on an unidentified image; the loader puts Pillow's back."""
+    import io
+
+    from PIL import Image
+
+    _load(checkpoints, "yolov8n")
+    assert Image.open.__module__ == "PIL.Image"
+    with pytest.raises(Image.UnidentifiedImageError):
+        Image.open(io.BytesIO(b"%!PS-Adobe-3.0 EPSF-3.0\n"), formats=("PNG",))
+
+
 def test_yolo_tracking_keeps_ids_across_calls_until_reset(checkpoints: dict[str, str]) -> None:
     model = _load(checkpoints, "bytetrack")
 
