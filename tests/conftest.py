@@ -67,6 +67,22 @@ def pytest_configure(config: pytest.Config) -> None:
         pytest.exit(f"CI cannot reach PostgreSQL at {database.get('HOST')}: {exc}", returncode=3)
 
 
+def pytest_collection_modifyitems(items: list[pytest.Item]) -> None:
+    """A transactional test must also restore the database it empties: flushed without
+    it, Django recreates content types and permissions, and every later test that
+    reloads its serialized data fails on duplicates (so far away from the cause)."""
+    for item in items:
+        marker = item.get_closest_marker("django_db")
+        if (
+            marker
+            and marker.kwargs.get("transaction")
+            and not marker.kwargs.get("serialized_rollback")
+        ):
+            raise pytest.UsageError(
+                f"{item.nodeid}: django_db(transaction=True) needs serialized_rollback=True"
+            )
+
+
 @pytest.fixture
 def api() -> APIClient:
     """An anonymous client."""

@@ -16,7 +16,7 @@ CHROMEDRIVER = shutil.which("chromedriver") or "/usr/bin/chromedriver"
 
 pytestmark = [
     pytest.mark.subprocess,
-    pytest.mark.django_db(transaction=True),
+    pytest.mark.django_db(transaction=True, serialized_rollback=True),
     needs_program(bool(shutil.which("chromium") and shutil.which("chromedriver")), "chromium"),
 ]
 

@@ -165,7 +165,7 @@ def image_bytes_held() -> int:
 
 
 @pytest.mark.timeout(1200)
-@pytest.mark.django_db(transaction=True)
+@pytest.mark.django_db(transaction=True, serialized_rollback=True)
 def test_a_thousand_mixed_requests(settings):
     if connection.vendor != "postgresql":
         pytest.skip("measures the database's size with PostgreSQL's functions")

@@ -18,7 +18,10 @@ from rest_framework.authtoken.models import Token
 from tests.factories import UserFactory
 from tests.servers import web_server
 
-pytestmark = [pytest.mark.subprocess, pytest.mark.django_db(transaction=True)]
+pytestmark = [
+    pytest.mark.subprocess,
+    pytest.mark.django_db(transaction=True, serialized_rollback=True),
+]
 
 MB = 1024 * 1024
 LIMIT = 40 * MB  # the server's ZOO_MAX_REQUEST_BYTES here
