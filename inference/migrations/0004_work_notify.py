@@ -1,5 +1,5 @@
 """Wake-ups for the web side's waits (``inference.waiting``): on PostgreSQL, a change of
-an inference request's status or of a model's state on a device sends a notification on
+an inference request or of a model's state on a device sends a notification on
 the ``zoo_work`` channel, delivered when the writer commits. Nothing on SQLite, where
 waits poll."""
 
@@ -7,7 +7,12 @@ from django.db import migrations
 
 CHANNEL = "zoo_work"
 FUNCTION = "inference_work_notify"
-TABLES = ("inference_inferencerequest", "models_registry_modelstate")
+# An inference request wakes its waiter when it changes (a new one has nobody waiting);
+# a model state when it is written at all (a new row can be a load's outcome).
+EVENTS = {
+    "inference_inferencerequest": "UPDATE",
+    "models_registry_modelstate": "INSERT OR UPDATE",
+}
 
 
 def notify_create(apps, schema_editor):
@@ -22,9 +27,9 @@ def notify_create(apps, schema_editor):
         END $$;
         """
     )
-    for table in TABLES:
+    for table, events in EVENTS.items():
         schema_editor.execute(
-            f"CREATE TRIGGER {FUNCTION} AFTER INSERT OR UPDATE ON {table} "
+            f"CREATE TRIGGER {FUNCTION} AFTER {events} ON {table} "
             f"FOR EACH STATEMENT EXECUTE FUNCTION {FUNCTION}();"
         )
 
@@ -32,7 +37,7 @@ def notify_create(apps, schema_editor):
 def notify_drop(apps, schema_editor):
     if schema_editor.connection.vendor != "postgresql":
         return
-    for table in TABLES:
+    for table in EVENTS:
         schema_editor.execute(f"DROP TRIGGER IF EXISTS {FUNCTION} ON {table};")
     schema_editor.execute(f"DROP FUNCTION IF EXISTS {FUNCTION}();")
 
