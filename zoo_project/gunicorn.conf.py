@@ -25,8 +25,9 @@ wsgi_app = "zoo_project.wsgi"
 timeout = 60
 # Threaded workers: a request that waits for a worker (an inference, a load, a select
 # that loads) holds one thread, sleeping until the database says its work changed
-# (inference.waiting) on the connection it keeps; the other threads go on answering. WEB_CONCURRENCY processes × WEB_THREADS threads is how
-# many requests are in flight at once (scripts/run: 2 × 32).
+# (inference.waiting) on the connection it keeps; the other threads go on answering.
+# WEB_CONCURRENCY processes × WEB_THREADS threads is how many requests are in flight at
+# once (scripts/run: 2 × 32).
 worker_class = "gthread"
 threads = int(os.environ.get("WEB_THREADS", "32"))
 
