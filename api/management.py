@@ -23,7 +23,7 @@ from api.base import (
     ManagementView,
     management_error,
 )
-from api.documents import document_response
+from api.documents import DocumentView
 from api.errors import ApiError
 from api.params import bool_param
 from api.parsers import StrictJSONParser, json_document
@@ -64,7 +64,7 @@ LOAD_FAILED = management_error(
 )
 
 
-class ConfigView(ManagementView):
+class ConfigView(DocumentView, ManagementView):
     @extend_schema(
         tags=MANAGEMENT_TAG,
         operation_id="models_config",
@@ -76,14 +76,18 @@ class ConfigView(ManagementView):
         },
     )
     def get(self, request: Request) -> HttpResponse:
-        return document_response(
-            request,
-            "models-config",
-            lambda: ManagementConfigSerializer(fleet_selectors.management_config()).data,
-        )
+        return self.answer(request)
+
+    def document_key(self, public: bool) -> str:
+        return "models-config"
+
+    def document_build(self, public: bool) -> dict[str, Any]:
+        return ManagementConfigSerializer(fleet_selectors.management_config()).data
 
 
-class StatusView(ManagementView):
+class StatusView(DocumentView, ManagementView):
+    now_field = "timestamp"
+
     @extend_schema(
         tags=MANAGEMENT_TAG,
         operation_id="models_status",
@@ -95,12 +99,13 @@ class StatusView(ManagementView):
         },
     )
     def get(self, request: Request) -> HttpResponse:
-        return document_response(
-            request,
-            "models-status",
-            lambda: ManagementStatusSerializer(fleet_selectors.management_status()).data,
-            now_field="timestamp",
-        )
+        return self.answer(request)
+
+    def document_key(self, public: bool) -> str:
+        return "models-status"
+
+    def document_build(self, public: bool) -> dict[str, Any]:
+        return ManagementStatusSerializer(fleet_selectors.management_status()).data
 
 
 class SelectView(ManagementView):

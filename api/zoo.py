@@ -15,7 +15,7 @@ from rest_framework.request import Request
 from rest_framework.response import Response
 
 from api.base import BAD_QUERY, DENIED, NON_EMPTY, ZOO_TAG, ZooView, zoo_error
-from api.documents import document_response
+from api.documents import DocumentView
 from api.errors import ApiError, QueryValueError
 from api.params import int_param
 from api.serializers.common import QueryValidationErrorSerializer
@@ -39,7 +39,7 @@ from models_registry import selectors as registry_selectors
 NOT_IN_REGISTRY = zoo_error("Model not found in registry")
 
 
-class ZooRegistryView(ZooView):
+class ZooRegistryView(DocumentView, ZooView):
     @extend_schema(
         tags=ZOO_TAG,
         operation_id="zoo_models_list",
@@ -47,16 +47,16 @@ class ZooRegistryView(ZooView):
         responses={200: ZooRegistrySerializer, 400: BAD_QUERY, 401: DENIED},
     )
     def get(self, request: Request) -> HttpResponse:
-        # Anonymous readers get their own document (no local paths): two kept documents,
-        # so one reader's view is never served to the other.
-        public = not request.user.is_authenticated
-        return document_response(
-            request,
-            "zoo-models:public" if public else "zoo-models",
-            lambda: (
-                ZooRegistrySerializer(fleet_selectors.zoo_snapshot(), context={PUBLIC: public}).data
-            ),
-        )
+        return self.answer(request)
+
+    # Anonymous readers get their own document (no local paths): two kept documents, so
+    # one reader's view is never served to the other.
+    def document_key(self, public: bool) -> str:
+        return "zoo-models:public" if public else "zoo-models"
+
+    def document_build(self, public: bool) -> dict[str, Any]:
+        snapshot = fleet_selectors.zoo_snapshot()
+        return ZooRegistrySerializer(snapshot, context={PUBLIC: public}).data
 
 
 class ZooModelDetailView(ZooView):
@@ -79,7 +79,9 @@ class ZooModelDetailView(ZooView):
         return Response(ZooModelDetailSerializer(row, context={PUBLIC: public}).data)
 
 
-class ZooStatusView(ZooView):
+class ZooStatusView(DocumentView, ZooView):
+    now_field = "timestamp"
+
     @extend_schema(
         tags=ZOO_TAG,
         operation_id="zoo_status",
@@ -92,12 +94,13 @@ class ZooStatusView(ZooView):
         responses={200: ZooCompactStatusSerializer, 400: BAD_QUERY, 401: DENIED},
     )
     def get(self, request: Request) -> HttpResponse:
-        return document_response(
-            request,
-            "zoo-status",
-            lambda: ZooCompactStatusSerializer(fleet_selectors.zoo_compact_status()).data,
-            now_field="timestamp",
-        )
+        return self.answer(request)
+
+    def document_key(self, public: bool) -> str:
+        return "zoo-status"
+
+    def document_build(self, public: bool) -> dict[str, Any]:
+        return ZooCompactStatusSerializer(fleet_selectors.zoo_compact_status()).data
 
 
 class EventCursor(CursorPagination):

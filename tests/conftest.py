@@ -89,6 +89,20 @@ def api() -> APIClient:
     return APIClient()
 
 
+def token_client(user) -> APIClient:
+    """A client sending ``user``'s DRF token, as a real caller would."""
+    client = APIClient()
+    token = Token.objects.create(user=user)
+    client.credentials(HTTP_AUTHORIZATION=f"Token {token.key}")
+    return client
+
+
+@pytest.fixture
+def reader_api(db) -> APIClient:
+    """A client signed in (by token) as a user who is not staff."""
+    return token_client(UserFactory())
+
+
 @pytest.fixture
 def staff_user(db):
     return UserFactory(is_staff=True)
@@ -97,10 +111,7 @@ def staff_user(db):
 @pytest.fixture
 def staff_api(staff_user) -> APIClient:
     """A client authenticated by a staff user's DRF token."""
-    client = APIClient()
-    token = Token.objects.create(user=staff_user)
-    client.credentials(HTTP_AUTHORIZATION=f"Token {token.key}")
-    return client
+    return token_client(staff_user)
 
 
 @pytest.fixture

@@ -12,7 +12,7 @@ from fleet.models import EventCause
 from fleet.snapshots import snapshots
 from models_registry import services as registry_services
 from models_registry.models import ModelEntry
-from tests.factories import DeviceFactory, UserFactory
+from tests.factories import DeviceFactory
 
 pytestmark = pytest.mark.django_db
 
@@ -25,15 +25,6 @@ def _fresh_documents():
     snapshots.clear()
     yield
     snapshots.clear()
-
-
-@pytest.fixture
-def reader_api():
-    from rest_framework.test import APIClient
-
-    client = APIClient()
-    client.force_authenticate(UserFactory())
-    return client
 
 
 def paths(client) -> dict[str, str]:

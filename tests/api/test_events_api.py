@@ -6,18 +6,11 @@ import pytest
 
 from fleet import services as fleet_services
 from models_registry.models import ModelEntry
-from tests.factories import DeviceFactory, UserFactory
+from tests.factories import DeviceFactory
 
 pytestmark = pytest.mark.django_db
 
 URL = "/api/system/model-zoo/events"
-
-
-@pytest.fixture
-def reader_api(api):
-    """A signed-in user who is not staff: reads the log whole."""
-    api.force_authenticate(UserFactory())
-    return api
 
 
 def _event(name: str, kind: str, reason: str, device=None) -> None:

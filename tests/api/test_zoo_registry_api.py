@@ -10,16 +10,9 @@ from django.utils import timezone
 
 from fleet.models import ModelStatus
 from models_registry.models import ModelEntry
-from tests.factories import DeviceFactory, ModelStateFactory, UserFactory
+from tests.factories import DeviceFactory, ModelStateFactory
 
 pytestmark = pytest.mark.django_db
-
-
-@pytest.fixture
-def reader_api(api):
-    """A signed-in user who is not staff."""
-    api.force_authenticate(UserFactory())
-    return api
 
 
 MODEL_FIELDS = {
