@@ -30,6 +30,16 @@ ZOO_CHECKPOINT_DIR = Path(
     env.str("ZOO_CHECKPOINT_DIR", default=str(DATA_DIR / "checkpoints"))
 ).resolve()
 
+# Where ``manage.py zoo_pull`` puts the real weights it downloads (one folder per entry,
+# staged under .staging/ until verified); the only command that downloads anything.
+ZOO_WEIGHTS_DIR = Path(env.str("ZOO_WEIGHTS_DIR", default=str(DATA_DIR / "weights"))).resolve()
+# Where ``zoo_pull`` finds the YOLO checkpoints ultralytics publishes (a URL per file:
+# <base>/<name>.pt); the release is the one the installed ultralytics downloads from.
+ZOO_YOLO_ASSETS_URL = env.str(
+    "ZOO_YOLO_ASSETS_URL",
+    default="https://github.com/ultralytics/assets/releases/download/v8.4.0",
+).rstrip("/")
+
 # Never fetch weights, fonts or packages at run time: every model loads from local disk.
 # Set before any model library is imported (they read these at import).
 for _name, _value in {
