@@ -118,42 +118,45 @@ def _event_counters(tallies: list[tuple[str, str, str, int]]) -> Iterator[Metric
     yield failures
 
 
+# Per live device: (series, help, DeviceUsage field, scale to the series' unit). Memory
+# is counted as admission counts it: the larger of estimate and measurement per model,
+# nothing for a model on CPU fallback.
+_DEVICE_SERIES = (
+    (
+        "model_zoo_vram_used_bytes",
+        "Memory held by the enrichment zoo's models on each live device, as the Model "
+        "Zoo document means it (what the zoo API's vram_used_mb sums).",
+        "zoo_used_mb",
+        MB,
+    ),
+    (
+        "model_zoo_pool_budget_bytes",
+        "The zoo's pool on each live device (its cap, or the device budget if smaller).",
+        "zoo_pool_mb",
+        MB,
+    ),
+    (
+        "model_zoo_device_vram_used_bytes",
+        "Memory held by every model resident on each live device: zoo and task models.",
+        "used_mb",
+        MB,
+    ),
+    (
+        "model_zoo_vram_budget_bytes",
+        "Memory budget of each live device (total x offload threshold, or configured).",
+        "budget_mb",
+        MB,
+    ),
+    ("model_zoo_models_loaded", "Models loaded on each live device.", "loaded", 1),
+)
+
+
 def _device_gauges(devices: list[DeviceUsage]) -> Iterator[Metric]:
-    # Counted as admission counts: the larger of estimate and measurement per model,
-    # nothing for a model on CPU fallback.
-    gauges = {
-        "zoo_used": GaugeMetricFamily(
-            "model_zoo_vram_used_bytes",
-            "Memory held by the enrichment zoo's models on each live device, as the Model "
-            "Zoo document means it (what the zoo API's vram_used_mb sums).",
-            labels=["device"],
-        ),
-        "zoo_pool": GaugeMetricFamily(
-            "model_zoo_pool_budget_bytes",
-            "The zoo's pool on each live device (its cap, or the device budget if smaller).",
-            labels=["device"],
-        ),
-        "used": GaugeMetricFamily(
-            "model_zoo_device_vram_used_bytes",
-            "Memory held by every model resident on each live device: zoo and task models.",
-            labels=["device"],
-        ),
-        "budget": GaugeMetricFamily(
-            "model_zoo_vram_budget_bytes",
-            "Memory budget of each live device (total x offload threshold, or configured).",
-            labels=["device"],
-        ),
-        "loaded": GaugeMetricFamily(
-            "model_zoo_models_loaded", "Models loaded on each live device.", labels=["device"]
-        ),
-    }
-    for device in devices:
-        gauges["zoo_used"].add_metric([device.device], device.zoo_used_mb * MB)
-        gauges["zoo_pool"].add_metric([device.device], device.zoo_pool_mb * MB)
-        gauges["used"].add_metric([device.device], device.used_mb * MB)
-        gauges["budget"].add_metric([device.device], device.budget_mb * MB)
-        gauges["loaded"].add_metric([device.device], device.loaded)
-    yield from gauges.values()
+    for series, text, field, scale in _DEVICE_SERIES:
+        gauge = GaugeMetricFamily(series, text, labels=["device"])
+        for device in devices:
+            gauge.add_metric([device.device], getattr(device, field) * scale)
+        yield gauge
 
 
 MODEL_ZOO = CollectorRegistry(auto_describe=False)
