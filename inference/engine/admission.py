@@ -11,7 +11,7 @@ from dataclasses import dataclass
 from typing import NamedTuple
 
 from inference.engine.devices import DeviceBackend
-from inference.engine.errors import ModelRefused
+from inference.engine.errors import ModelRefused, ModelTooLarge
 from inference.engine.residents import Books, Resident
 from inference.engine.specs import ManagerSettings, ModelSpec
 
@@ -26,7 +26,7 @@ class Room:
     held_mb: int  # counted against the budget now, memory being freed included
     held_zoo_mb: int
     in_use_mb: int  # held by models in use or loading: it cannot be evicted
-    cpu_fallback: bool  # a model that does not fit may run on the CPU instead
+    cpu_fallback: bool  # this model, not fitting, may run on the CPU instead
 
 
 class Placement(NamedTuple):
@@ -42,7 +42,10 @@ def room_for(
     *,
     cpu_ok: bool = True,
 ) -> Room:
-    """The room ``spec`` would load into. Read under the manager's lock."""
+    """The room ``spec`` would load into. Read under the manager's lock.
+
+    CPU fallback is the setting of the model's kind: ``cpu_fallback`` for a task model,
+    ``zoo_cpu_fallback`` for a zoo model."""
     budget = backend.budget_mb(settings.offload_threshold)
     return Room(
         where=backend.name,
@@ -51,7 +54,7 @@ def room_for(
         held_mb=books.held(),
         held_zoo_mb=books.held(zoo_only=True),
         in_use_mb=books.in_use_mb(),
-        cpu_fallback=cpu_ok and settings.cpu_fallback and backend.kind != "cpu",
+        cpu_fallback=cpu_ok and settings.cpu_fallback_for(spec) and backend.kind != "cpu",
     )
 
 
@@ -109,11 +112,11 @@ def only_needed(
     return kept
 
 
-def _larger_than_everything(name: str, need: int, room: Room) -> ModelRefused:
+def _larger_than_everything(name: str, need: int, room: Room) -> ModelTooLarge:
     pool = room.pool_mb
     too_big_for_pool = pool is not None and need > pool
     limit, label = (pool, "zoo pool") if too_big_for_pool else (room.budget_mb, "device budget")
-    return ModelRefused(
+    return ModelTooLarge(
         f"{name} needs {need} MB, more than the whole {label} of {limit} MB "
         f"on {room.where}; nothing was evicted"
     )

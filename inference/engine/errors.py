@@ -20,6 +20,11 @@ class ModelRefused(ManagerError):
     """Admission said no: too large for the budget, or no room beside models in use."""
 
 
+class ModelTooLarge(ModelRefused):
+    """Larger than the device's whole budget (or the zoo pool) with no CPU fallback: a
+    property of the model here, not a failure; it is refused every time."""
+
+
 class ModelLoadFailed(ManagerError):
     """The load itself failed (missing or corrupt weights, out of memory, ...)."""
 

@@ -18,7 +18,7 @@ from collections.abc import Callable
 from datetime import datetime
 from typing import Any
 
-from inference.engine.errors import ManagerError, ModelRefused
+from inference.engine.errors import ManagerError, ModelRefused, ModelTooLarge
 from inference.engine.residents import Resident
 from inference.engine.sink import StateSink
 from inference.engine.specs import ModelSpec
@@ -81,7 +81,16 @@ def unload_retried(name: str) -> str:
 
 
 def refused(sink: StateSink, spec: ModelSpec, refusal: ModelRefused, need: int) -> None:
-    """Admission said no: the model is in error with the refusal as its reason."""
+    """Admission said no: the model is in error with the refusal as its reason; or, for
+    a model larger than everything here (``ModelTooLarge``), a property of the model
+    rather than a failure, only the event: its state is left as it was (unloaded)."""
+
+    def event() -> None:
+        sink.event(spec, EventKind.REFUSE, str(refusal), memory_mb=need, cause=EventCause.REFUSED)
+
+    if isinstance(refusal, ModelTooLarge):
+        write_all(event)
+        return
     write_all(
         lambda: sink.transition(
             spec,
@@ -90,9 +99,7 @@ def refused(sink: StateSink, spec: ModelSpec, refusal: ModelRefused, need: int) 
             last_error=str(refusal),
             error_count_increment=1,
         ),
-        lambda: sink.event(
-            spec, EventKind.REFUSE, str(refusal), memory_mb=need, cause=EventCause.REFUSED
-        ),
+        event,
     )
 
 

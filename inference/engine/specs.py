@@ -39,6 +39,11 @@ class ManagerSettings:
 
     offload_threshold: float = 0.8
     zoo_pool_mb: int = 1650
-    cpu_fallback: bool = False
+    cpu_fallback: bool = True  # task models: the Model Management document's degradation
+    zoo_cpu_fallback: bool = False  # zoo models stay on the GPU unless configured
     policy: str = EvictionPolicy.LRU
     keep_alive_s: float = 300.0
+
+    def cpu_fallback_for(self, spec: ModelSpec) -> bool:
+        """Whether ``spec``, not fitting its device, may be placed on the CPU instead."""
+        return self.zoo_cpu_fallback if spec.in_zoo else self.cpu_fallback

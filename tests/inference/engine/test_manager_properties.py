@@ -47,7 +47,8 @@ MODELS = [
     "xclip-base", "yolov8n", "yolov8s", "yolov8m", "groundingdino",
 ]  # fmt: skip
 TOTAL_MB = 4000
-SETTINGS = ManagerSettings(offload_threshold=0.8, zoo_pool_mb=1650)
+# No CPU fallback: every model stays on the simulated device, whose budget is the point.
+SETTINGS = ManagerSettings(offload_threshold=0.8, zoo_pool_mb=1650, cpu_fallback=False)
 BUDGET = int(TOTAL_MB * SETTINGS.offload_threshold)
 LOAD_S = 0.05  # how long each fake load takes
 INJECTED = (SoftTimeLimitExceeded, KeyboardInterrupt, InjectedFault)
