@@ -7,29 +7,18 @@ import base64
 import io
 import json
 
-import numpy as np
 import pytest
-from PIL import Image
 
 from inference.models import Detection, EnrichmentBatch, Frame
+from tests.frames import PERSON, jpeg
 
 pytestmark = pytest.mark.django_db
 
 URL = "/api/enrichment/batches"
 
 
-def jpeg(width: int = 640, height: int = 480) -> bytes:
-    pixels = np.random.default_rng(0).integers(0, 255, (height, width, 3), dtype=np.uint8)
-    buffer = io.BytesIO()
-    Image.fromarray(pixels).save(buffer, format="JPEG")
-    return buffer.getvalue()
-
-
 def b64(data: bytes) -> str:
     return base64.b64encode(data).decode()
-
-
-PERSON = {"label": "person", "bbox": [10, 10, 110, 200], "confidence": 0.9}
 
 
 def test_a_batch_is_accepted_with_202_and_its_id(staff_api):

@@ -5,32 +5,21 @@ id that does not exist, so ids cannot be probed."""
 from __future__ import annotations
 
 import base64
-import io
 import uuid
 
-import numpy as np
 import pytest
-from PIL import Image
 
 from inference import services
 from inference.models import EnrichmentBatch, InferenceRequest, WorkStatus
 from inference.services import FrameIn
 from tests.factories import UserFactory
+from tests.frames import PERSON, jpeg
 
 pytestmark = pytest.mark.django_db
 
-PERSON = {"label": "person", "bbox": [10, 10, 110, 200], "confidence": 0.9}
-
-
-def jpeg() -> bytes:
-    pixels = np.random.default_rng(0).integers(0, 255, (240, 320, 3), dtype=np.uint8)
-    buffer = io.BytesIO()
-    Image.fromarray(pixels).save(buffer, format="JPEG")
-    return buffer.getvalue()
-
 
 def batch_of(user) -> EnrichmentBatch:
-    frames = [FrameIn(width=320, height=240, detections=[PERSON], data=jpeg())]
+    frames = [FrameIn(width=320, height=240, detections=[PERSON], data=jpeg(320, 240))]
     return services.batch_submit(frames=frames, user=user)
 
 
@@ -78,7 +67,7 @@ def test_staff_read_every_batch(staff_api):
 
 
 def test_a_batch_submitted_through_the_api_belongs_to_its_submitter(staff_api, staff_user):
-    body = {"frames": [{"image": base64.b64encode(jpeg()).decode()}]}
+    body = {"frames": [{"image": base64.b64encode(jpeg(320, 240)).decode()}]}
 
     created = staff_api.post("/api/enrichment/batches", body, format="json").json()
 

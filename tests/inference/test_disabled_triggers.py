@@ -4,11 +4,7 @@ model silently missing from the results."""
 
 from __future__ import annotations
 
-import io
-
-import numpy as np
 import pytest
-from PIL import Image
 
 from inference import run, selectors, services
 from inference.models import WorkItem, WorkStatus
@@ -17,21 +13,14 @@ from inference.services import FrameIn
 from models_registry import services as registry_services
 from models_registry.models import ModelEntry, TriggerRule
 from tests.fakes import FakeLoader
+from tests.frames import PERSON, jpeg
 
-PERSON = {"label": "person", "bbox": [10, 10, 110, 200], "confidence": 0.9}
 BIRD = {"label": "bird", "bbox": [200, 10, 260, 60], "confidence": 0.7}
 NOT_RELEASED = "yolo26-general is disabled in the registry: Not yet released; not run"
 
 
-def jpeg() -> bytes:
-    pixels = np.random.default_rng(0).integers(0, 255, (240, 320, 3), dtype=np.uint8)
-    buffer = io.BytesIO()
-    Image.fromarray(pixels).save(buffer, format="JPEG")
-    return buffer.getvalue()
-
-
 def submit(*detections: dict):
-    frame = FrameIn(width=320, height=240, detections=list(detections), data=jpeg())
+    frame = FrameIn(width=320, height=240, detections=list(detections), data=jpeg(320, 240))
     return services.batch_submit(frames=[frame])
 
 

@@ -3,13 +3,10 @@ results per detection, nothing recomputed on a retry, failures kept as reasons."
 
 from __future__ import annotations
 
-import io
 from datetime import timedelta
 
-import numpy as np
 import pytest
 from django.utils import timezone
-from PIL import Image
 
 from fleet.models import Device, ModelEvent
 from inference import run, selectors, services
@@ -18,19 +15,9 @@ from inference.runtime.zoo import ModelZoo
 from inference.services import FrameIn
 from models_registry.models import InferenceSettings
 from tests.fakes import FakeLoader, missing_weights
+from tests.frames import CAR, DOG, PERSON, jpeg
 
 pytestmark = pytest.mark.subprocess
-
-PERSON = {"label": "person", "bbox": [10, 10, 110, 200], "confidence": 0.9}
-CAR = {"label": "car", "bbox": [200, 100, 400, 220], "confidence": 0.8}
-DOG = {"label": "dog", "bbox": [420, 150, 500, 230], "confidence": 0.7}
-
-
-def jpeg(width: int = 640, height: int = 480) -> bytes:
-    pixels = np.random.default_rng(0).integers(0, 255, (height, width, 3), dtype=np.uint8)
-    buffer = io.BytesIO()
-    Image.fromarray(pixels).save(buffer, format="JPEG")
-    return buffer.getvalue()
 
 
 def submit(*detections: dict, frames: int = 1) -> EnrichmentBatch:

@@ -7,11 +7,9 @@ from __future__ import annotations
 import io
 from datetime import timedelta
 
-import numpy as np
 import pytest
 from django.core.management import call_command
 from django.utils import timezone
-from PIL import Image
 
 from inference import run, services
 from inference.models import (
@@ -28,21 +26,13 @@ from inference.runtime.zoo import ModelZoo
 from inference.services import FrameIn
 from inference.worker.lifecycle import Heartbeat
 from tests.fakes import FakeLoader
-
-PERSON = {"label": "person", "bbox": [10, 10, 110, 200], "confidence": 0.9}
-
-
-def jpeg() -> bytes:
-    pixels = np.random.default_rng(0).integers(0, 255, (240, 320, 3), dtype=np.uint8)
-    buffer = io.BytesIO()
-    Image.fromarray(pixels).save(buffer, format="JPEG")
-    return buffer.getvalue()
+from tests.frames import PERSON, jpeg
 
 
 def stored_batch(*, status: str, finished_days_ago: float | None) -> EnrichmentBatch:
     """A batch as the service stores it, then finished (or not) some days ago."""
     batch = services.batch_submit(
-        frames=[FrameIn(width=320, height=240, detections=[PERSON], data=jpeg())]
+        frames=[FrameIn(width=320, height=240, detections=[PERSON], data=jpeg(320, 240))]
     )
     finished = None
     if finished_days_ago is not None:
@@ -62,7 +52,7 @@ def stored_inference(*, status: str, finished_days_ago: float | None) -> Inferen
     if finished_days_ago is not None:
         finished = timezone.now() - timedelta(days=finished_days_ago)
     request = InferenceRequest.objects.create(
-        task_type="object_detection", model_name="yolov8n", image=jpeg(), status=status,
+        task_type="object_detection", model_name="yolov8n", image=jpeg(320, 240), status=status,
         finished_at=finished,
     )  # fmt: skip
     WorkItem.objects.create(kind=WorkKind.INFERENCE, model_name="yolov8n", request=request)
@@ -80,7 +70,7 @@ def zoo(django_db_serialized_rollback, transactional_db):
 @pytest.mark.subprocess
 def test_a_done_batch_keeps_its_results_and_releases_its_image_bytes(zoo):
     batch = services.batch_submit(
-        frames=[FrameIn(width=320, height=240, detections=[PERSON], data=jpeg())]
+        frames=[FrameIn(width=320, height=240, detections=[PERSON], data=jpeg(320, 240))]
     )
     assert Frame.objects.get(batch=batch).data is not None  # kept while the batch waits
 
@@ -95,7 +85,7 @@ def test_a_done_batch_keeps_its_results_and_releases_its_image_bytes(zoo):
 @pytest.mark.subprocess
 def test_a_batch_that_fails_for_good_releases_its_image_bytes_too(zoo, settings):
     batch = services.batch_submit(
-        frames=[FrameIn(width=320, height=240, detections=[PERSON], data=jpeg())]
+        frames=[FrameIn(width=320, height=240, detections=[PERSON], data=jpeg(320, 240))]
     )
     EnrichmentBatch.objects.filter(pk=batch.pk).update(attempts=settings.ZOO_BATCH_MAX_ATTEMPTS)
 

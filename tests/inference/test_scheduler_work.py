@@ -5,15 +5,12 @@ not wait for the scheduler, and a time limit ends an item with the books true.""
 
 from __future__ import annotations
 
-import io
 import time
 from collections import Counter
 from datetime import timedelta
 
-import numpy as np
 import pytest
 from django.utils import timezone
-from PIL import Image
 
 from inference import run, selectors, services
 from inference.models import EnrichmentBatch, EnrichmentResult, InferenceRequest, WorkItem
@@ -21,23 +18,13 @@ from inference.runtime.zoo import ModelZoo
 from inference.services import FrameIn
 from inference.worker.scheduler import Scheduler
 from models_registry.models import Task
+from tests.frames import CAR, DOG, PERSON, jpeg
 
 pytestmark = pytest.mark.subprocess
 
-PERSON = {"label": "person", "bbox": [10, 10, 110, 200], "confidence": 0.9}
-CAR = {"label": "car", "bbox": [200, 100, 400, 220], "confidence": 0.8}
-DOG = {"label": "dog", "bbox": [420, 150, 500, 230], "confidence": 0.7}
-
-
-def _jpeg() -> bytes:
-    pixels = np.random.default_rng(0).integers(0, 255, (240, 320, 3), dtype=np.uint8)
-    buffer = io.BytesIO()
-    Image.fromarray(pixels).save(buffer, format="JPEG")
-    return buffer.getvalue()
-
 
 def submit(*detections: dict) -> EnrichmentBatch:
-    frame = FrameIn(width=640, height=480, detections=list(detections), data=_jpeg())
+    frame = FrameIn(width=640, height=480, detections=list(detections), data=jpeg(320, 240))
     return services.batch_submit(frames=[frame])
 
 
@@ -156,7 +143,7 @@ def test_a_task_inference_goes_before_the_backlog_and_preempts_it(zoo):
     for _ in range(2):
         submit(DOG)
     request, sent = services.inference_submit(
-        task_type="object_detection", model_name="yolo11-face", image=_jpeg(), options={}
+        task_type="object_detection", model_name="yolo11-face", image=jpeg(320, 240), options={}
     )
     assert sent
 
@@ -177,10 +164,10 @@ def test_an_inference_on_a_loaded_model_does_not_wait_for_the_scheduler(zoo):
     with zoo.load_sync("yolo11-face"):
         pass
     loaded, _ = services.inference_submit(
-        task_type="object_detection", model_name="yolo11-face", image=_jpeg(), options={}
+        task_type="object_detection", model_name="yolo11-face", image=jpeg(320, 240), options={}
     )
     cold, _ = services.inference_submit(
-        task_type="object_detection", model_name="pet-classifier", image=_jpeg(), options={}
+        task_type="object_detection", model_name="pet-classifier", image=jpeg(320, 240), options={}
     )
 
     assert run.inference_serve(request_id=loaded.pk, zoo=zoo) == "done"
