@@ -57,10 +57,8 @@ def fetch(
             failures += 1
             have = part.stat().st_size if part.exists() else 0
             if failures > retries:
-                raise PullError(
-                    f"{url}: download broke off at {have} bytes ({type(exc).__name__}: {exc}); "
-                    "the partial file is kept and a re-run resumes it"
-                ) from exc
+                kept = f"; {have} bytes kept, a re-run resumes from there" if have else ""
+                raise PullError(f"{url}: {type(exc).__name__}: {exc}{kept}") from exc
             time.sleep(backoff_s * failures)
 
 

@@ -70,7 +70,8 @@ def pull(spec: ModelSpec, options: PullOptions) -> Outcome:
     except PullError as exc:
         return Outcome(spec.name, Status.FAILED, detail=str(exc))
     except Exception as exc:  # the hub client's and the file system's errors alike
-        return Outcome(spec.name, Status.FAILED, detail=f"{type(exc).__name__}: {exc}")
+        failure = f"{source.describe()}: {type(exc).__name__}: {exc}"
+        return Outcome(spec.name, Status.FAILED, detail=failure)
 
 
 def _pull_repo(spec: ModelSpec, source: Source, options: PullOptions) -> Outcome:

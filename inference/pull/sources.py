@@ -74,5 +74,5 @@ def resolve(spec: ModelSpec, *, assets_url: str, revision: str = "main") -> Sour
                 return Source(
                     Kind.ASSET, url=f"{assets_url.rstrip('/')}/{filename}", filename=filename
                 )
-        return Source(Kind.NONE, reason="no published source (not an ultralytics asset)")
-    return Source(Kind.NONE, reason="no published source (no hub repository id)")
+        return Source(Kind.NONE, reason="not one of the checkpoints ultralytics publishes")
+    return Source(Kind.NONE, reason="no hub repository id")

@@ -70,8 +70,18 @@ def test_the_tree_keeps_every_contract(tmp_path: Path) -> None:
             "inference.engine is not allowed to import django",
         ),
         ("fleet/hardware.py", "import fleet.selectors  # noqa", "No cycles are allowed in fleet"),
+        (
+            "inference/tasks.py",
+            "import inference.pull  # noqa",
+            "inference.tasks is not allowed to import inference.pull",
+        ),
+        (
+            "api/urls.py",
+            "import huggingface_hub  # noqa",
+            "api is not allowed to import huggingface_hub",
+        ),
     ],
-    ids=["upward", "fleet-latency", "django-in-engine", "cycle"],
+    ids=["upward", "fleet-latency", "django-in-engine", "cycle", "pull-in-worker", "hub-in-web"],
 )  # fmt: skip
 def test_a_planted_violation_breaks_the_build(
     tmp_path: Path, module: str, line: str, says: str

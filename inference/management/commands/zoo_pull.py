@@ -35,7 +35,9 @@ class Command(BaseCommand):
     def add_arguments(self, parser: CommandParser) -> None:
         parser.add_argument("names", nargs="*", metavar="NAME", help="Registry entries.")
         parser.add_argument(
-            "--all", action="store_true", help="Every enabled entry (instead of NAMEs)."
+            "--all",
+            action="store_true",
+            help="Every registry entry (disabled ones are skipped with a line) instead of NAMEs.",
         )
         parser.add_argument(
             "--dest", type=Path, help="Where the weights go (default: ZOO_WEIGHTS_DIR)."
