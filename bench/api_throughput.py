@@ -27,7 +27,6 @@ from __future__ import annotations
 import argparse
 import contextlib
 import os
-import re
 import shutil
 import socket
 import statistics
@@ -41,6 +40,7 @@ from pathlib import Path
 from typing import Any
 
 from bench.support import finish, fresh_postgres
+from bench.wrk import wrk
 
 DEFAULT_URL = "postgres://postgres@127.0.0.1:5432/model_zoo_bench_api"
 ROOT = Path(__file__).resolve().parent.parent
@@ -53,7 +53,7 @@ ENDPOINTS = {
 }
 
 
-def _prepare() -> None:
+def live_device_with_models() -> None:
     """A live device with three loaded models, so status has something to say."""
     from django.utils import timezone
 
@@ -125,17 +125,10 @@ def statements_per_request(
 
 
 def _wrk(url: str, seconds: int, connections: int) -> float:
-    output = subprocess.run(
-        ["wrk", "-t2", f"-c{connections}", f"-d{seconds}s", url],
-        capture_output=True, text=True, check=True,
-    ).stdout  # fmt: skip
-    errors = re.search(r"Non-2xx or 3xx responses: (\d+)", output)
-    if errors:
-        raise RuntimeError(f"{url}: {errors.group(1)} failed responses\n{output}")
-    found = re.search(r"Requests/sec:\s+([\d.]+)", output)
-    if found is None:
-        raise RuntimeError(f"no Requests/sec in wrk's output:\n{output}")
-    return float(found.group(1))
+    run = wrk(url, seconds=seconds, connections=connections, threads=2)
+    if run.failed:
+        raise RuntimeError(f"{url}: {run.failed} failed requests\n{run.report}")
+    return run.requests_per_second
 
 
 @contextlib.contextmanager
@@ -267,7 +260,7 @@ def main(argv: list[str] | None = None) -> int:
         return 2
     os.environ["ZOO_BENCH_BASELINE"] = "1"
     with fresh_postgres(args.database_url):
-        _prepare()
+        live_device_with_models()
         collect_static()
         result = measure(args.database_url, args.seconds, args.rounds, args.workers)
     finish(markdown(result), result, args.json)

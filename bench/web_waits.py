@@ -21,7 +21,6 @@ from __future__ import annotations
 import argparse
 import json
 import os
-import re
 import shutil
 import sys
 import tempfile
@@ -32,8 +31,9 @@ import urllib.request
 from pathlib import Path
 from typing import Any
 
-from bench.api_throughput import ENDPOINTS, _prepare, collect_static, served
+from bench.api_throughput import ENDPOINTS, collect_static, live_device_with_models, served
 from bench.support import finish, fresh_postgres
+from bench.wrk import wrk
 
 DEFAULT_URL = "postgres://postgres@127.0.0.1:5432/model_zoo_bench_waits"
 STATUS = {name: url for name, url in ENDPOINTS.items() if name != "baseline"}
@@ -42,30 +42,16 @@ SERVERS = {
     "threads": {},
     "sync workers (main before)": {"GUNICORN_CMD_ARGS": "--worker-class sync --threads 1"},
 }
-_UNITS = {"us": 1e-3, "ms": 1.0, "s": 1000.0}
 
 
 def _wrk_p99(url: str, seconds: int) -> dict[str, Any]:
     """p99 latency (ms), requests/s and failed answers of ``url`` under 4 connections."""
-    import subprocess
-
-    output = subprocess.run(
-        ["wrk", "-t1", "-c4", f"-d{seconds}s", "--latency", "--timeout", "5s", url],
-        capture_output=True, text=True, check=True,
-    ).stdout  # fmt: skip
-    p99 = re.search(r"99%\s+([\d.]+)(us|ms|s)\b", output)
-    rps = re.search(r"Requests/sec:\s+([\d.]+)", output)
-    answered = re.search(r"(\d+) requests in", output)
-    failed = re.search(r"Non-2xx or 3xx responses: (\d+)", output)
-    timeouts = re.search(r"timeout (\d+)", output)
-    count = int(answered.group(1)) if answered else 0
+    run = wrk(url, seconds=seconds, connections=4, latency=True, timeout_s=5)
     return {
-        "answered": count,
-        "p99_ms": round(float(p99.group(1)) * _UNITS[p99.group(2)], 2) if p99 and count else None,
-        "requests_per_second": float(rps.group(1)) if rps else 0.0,
-        # A run in which nothing was answered failed whole, timed out or not.
-        "failed": sum(int(found.group(1)) for found in (failed, timeouts) if found)
-        or (0 if count else 1),
+        "answered": run.answered,
+        "p99_ms": run.p99_ms,
+        "requests_per_second": run.requests_per_second,
+        "failed": run.failed,
     }
 
 
@@ -192,7 +178,7 @@ def main(argv: list[str] | None = None) -> int:
         return 2
     servers = SERVERS if args.before else {"threads": {}}
     with fresh_postgres(args.database_url):
-        _prepare()
+        live_device_with_models()
         collect_static()
         token = _token()
         runs = {
