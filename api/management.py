@@ -197,7 +197,8 @@ class ValidateView(ManagementView):
 
 
 class InferView(ManagementView):
-    """``POST /api/models/infer?task_type=...``: the task's selected model on one image."""
+    """``POST /api/models/infer?task_type=...``: the task's selected model on one image,
+    or (``video_summarization``) on several frames of a clip."""
 
     parser_classes = [StrictJSONParser, MultiPartParser]
     query_required = ("task_type",)
@@ -205,10 +206,15 @@ class InferView(ManagementView):
     @extend_schema(
         tags=MANAGEMENT_TAG,
         operation_id="models_infer",
-        summary="Run the task's selected model on one image (staff); loads it lazily",
+        summary="Run the task's selected model on one image or a clip's frames (staff)",
         description=(
             "The image as a multipart file part `image` (with an optional JSON field "
-            '`options`), or JSON `{"image": <base64>, "options": {...}}`. Waits up to '
+            '`options`), or JSON `{"image": <base64>, "options": {...}}`. '
+            "video_summarization takes several frames instead: JSON "
+            '`{"frames": [<base64>, ...], "prompt": "..."}` or repeated multipart parts '
+            "`frames` with a `prompt` field; a server-run option (sglang, vllm) or an "
+            "external API (Anthropic, OpenAI, Gemini) answers `result` = "
+            '`{"summary", "frames", "model", "provider"}`. Waits up to '
             "ZOO_INFER_WAIT_S for a worker: a load that takes longer answers 503 while the "
             "work goes on (its result is then at the URL in the Location header)."
         ),
@@ -216,23 +222,32 @@ class InferView(ManagementView):
         request=InferInSerializer,
         responses={
             200: InferResultSerializer,
-            400: management_error("Invalid task_type, no selection, or a bad image"),
+            400: management_error("Invalid task_type, no selection, a bad image or frames"),
             401: management_error("Not authenticated"),
             403: management_error("Not a staff user"),
-            409: management_error("The selected model does not run in this service"),
-            500: management_error("Failed to load model: <reason> (e.g. Out of memory)"),
-            503: management_error("Model service timeout during model loading, or no worker"),
+            413: management_error("A file part or the whole request over its limit"),
+            500: management_error(
+                "Failed to load model: <reason> (e.g. Out of memory), or the remote "
+                "model's error: Inference failed: <its message>"
+            ),
+            503: management_error(
+                "Model service timeout during model loading, no worker, a remote model not "
+                "configured (the message names the variable to set), or its server or "
+                "provider not answering within ZOO_REMOTE_TIMEOUT_S"
+            ),
         },
     )
     def post(self, request: Request) -> Response:
         task_type = self.params["task_type"]
         entry = inference_services.infer_target(task_type=task_type)
-        serializer = InferInSerializer(data=self._document(request))
+        serializer = InferInSerializer(
+            data=self._document(request), context={"task_type": task_type}
+        )
         serializer.is_valid(raise_exception=True)
         inference, finished = inference_services.task_infer(
             task_type=task_type,
             entry=entry,
-            image=serializer.validated_data["image"],
+            frames=serializer.validated_data["frames"],
             options=serializer.validated_data["options"],
             user=request.user,
         )
@@ -247,12 +262,25 @@ class InferView(ManagementView):
         if not request.content_type.startswith("multipart/"):
             return request.data
         form: Any = request.data
-        upload = request.FILES.get("image")
-        options = json_document(form.get("options") or "{}", where="options")
-        data = upload.read() if upload and upload.size <= settings.ZOO_MAX_IMAGE_BYTES else None
-        if upload and data is None:
-            raise ApiError(f"image: is {upload.size} bytes, more than allowed")
-        return {"image": base64.b64encode(data).decode() if data else "", "options": options}
+        document: dict[str, Any] = {
+            "options": json_document(form.get("options") or "{}", where="options")
+        }
+        if "prompt" in form:
+            document["prompt"] = form["prompt"]
+        if "image" in request.FILES or "frames" not in request.FILES:
+            document["image"] = _part_b64("image", request.FILES.get("image"))
+        if "frames" in request.FILES:
+            document["frames"] = [_part_b64("frames", f) for f in request.FILES.getlist("frames")]
+        return document
+
+
+def _part_b64(name: str, upload: Any) -> str:
+    """A multipart file part as the JSON form has it (base64), within ZOO_MAX_IMAGE_BYTES."""
+    if upload is None:
+        return ""
+    if upload.size > settings.ZOO_MAX_IMAGE_BYTES:
+        raise ApiError(f"{name}: is {upload.size} bytes, more than allowed")
+    return base64.b64encode(upload.read()).decode()
 
 
 def _inference_response(inference: InferenceRequest, model_id: str) -> Response:
@@ -272,6 +300,8 @@ def _inference_response(inference: InferenceRequest, model_id: str) -> Response:
         return Response(InferResultSerializer(body).data)
     if inference.out_of_memory:
         return Response({"error": "Failed to load model: Out of memory"}, status=500)
+    if inference.unavailable:
+        return Response({"error": inference.error or "Model service unavailable"}, status=503)
     return Response({"error": inference.error or "Inference failed"}, status=500)
 
 
@@ -291,6 +321,7 @@ class InferDetailView(ManagementView):
             202: management_error("Still running"),
             404: management_error("No such inference, or not yours"),
             500: management_error("Failed to load model: <reason>"),
+            503: management_error("A remote model's server or provider did not answer"),
         },
     )
     def get(self, request: Request, request_id: str) -> Response:

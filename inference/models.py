@@ -165,6 +165,10 @@ class InferenceRequest(models.Model):
     result = models.JSONField(null=True, blank=True)
     error = models.TextField(blank=True)
     out_of_memory = models.BooleanField(default=False)
+    unavailable = models.BooleanField(
+        default=False,
+        help_text="Failed because a remote model's server or provider did not answer (a 503).",
+    )
     load_s = models.FloatField(null=True, blank=True)
     inference_s = models.FloatField(null=True, blank=True)
     submitted_by = models.ForeignKey(
@@ -177,6 +181,25 @@ class InferenceRequest(models.Model):
 
     def __str__(self) -> str:
         return f"{self.task_type} inference {self.id} ({self.status})"
+
+
+class InferenceFrame(models.Model):
+    """A further frame of a several-frame inference (``video_summarization``): the first
+    is the request's ``image``, these follow it by ``index`` (1, 2, ...). Their bytes are
+    released with the image when the request finishes."""
+
+    request = models.ForeignKey(InferenceRequest, on_delete=models.CASCADE, related_name="frames")
+    index = models.PositiveSmallIntegerField()
+    data = models.BinaryField()
+
+    class Meta:
+        ordering = ["request", "index"]
+        constraints = [
+            models.UniqueConstraint(fields=["request", "index"], name="unique_inference_frame"),
+        ]
+
+    def __str__(self) -> str:
+        return f"frame {self.index} of {self.request_id}"
 
 
 class WorkKind(models.TextChoices):

@@ -36,10 +36,12 @@ from inference.models import (
     Detection,
     EnrichmentBatch,
     Frame,
+    InferenceFrame,
     InferenceRequest,
     WorkItem,
     WorkStatus,
 )
+from inference.runtime.remote import remote_unconfigured
 from inference.tasks import enrich_batch as enrich_batch_task
 from inference.tasks import load_model as load_model_task
 from inference.tasks import run_inference as run_inference_task
@@ -213,47 +215,62 @@ def inference_dispatch(*, request_id: uuid.UUID, model_name: str, task_type: str
 
 
 def inference_submit(
-    *, task_type: str, model_name: str, image: bytes, options: dict[str, Any], user: Any = None
-) -> tuple[InferenceRequest, bool]:
-    """Store an inference request (owned by ``user``) and dispatch it; (request, whether
-    a worker took it)."""
+    *, task_type: str, model_name: str, image: bytes, options: dict[str, Any], user: Any = None,
+    more_frames: list[bytes] | None = None,
+) -> tuple[InferenceRequest, bool]:  # fmt: skip
+    """Store an inference request (owned by ``user``): its image, and for a
+    several-frame inference the frames after it; dispatch it; (request, whether a
+    worker took it)."""
     with transaction.atomic():
         request = InferenceRequest.objects.create(
             task_type=task_type, model_name=model_name, image=image, options=options,
             submitted_by=user if user is not None and user.is_authenticated else None,
         )  # fmt: skip
+        InferenceFrame.objects.bulk_create(
+            InferenceFrame(request=request, index=index, data=data)
+            for index, data in enumerate(more_frames or [], start=1)
+        )
         sent = inference_dispatch(request_id=request.pk, model_name=model_name, task_type=task_type)
         if not sent:
             request.status = WorkStatus.FAILED
             request.error = "no live worker"
             request.finished_at = timezone.now()
-            request.image = b""  # finished: nothing will read it again
+            request.image = b""  # finished: nothing will read it (or its frames) again
             request.save()
+            request.frames.all().delete()
     return request, sent
 
 
 def infer_target(*, task_type: str) -> ModelEntry:
-    """The model a task inference would run: the task's selection, if it runs here."""
+    """The model a task inference would run: the task's selection. One served outside
+    this service (a server-run or external API option) must be callable: one nobody
+    configured is ``Unavailable``, naming what to set, before anything is queued."""
     if task_type not in TaskType.values:
         raise ServiceError(f"Invalid task_type: {task_type}")
     entry = registry_selectors.task_selected(task=task_type)
     if entry is None:
         raise ServiceError(f"No model selected for task '{task_type}'")
-    if entry.loader in NOT_LOCAL:
-        where = entry.framework or entry.loader
-        raise Conflict(f"Model '{entry.name}' runs outside this service ({where})")
+    if entry.loader in NOT_LOCAL and (unconfigured := remote_unconfigured(entry)):
+        raise Unavailable(unconfigured)
     return entry
 
 
 def task_infer(
-    *, task_type: str, entry: ModelEntry, image: bytes, options: dict[str, Any], user: Any = None
-) -> tuple[InferenceRequest, bool]:
-    """Run ``entry`` (the task's ``infer_target``) on one image through a worker, waiting
-    up to ``ZOO_INFER_WAIT_S``: (the request, whether it finished in time). ``user``
-    owns the request."""
+    *, task_type: str, entry: ModelEntry, frames: list[bytes], options: dict[str, Any],
+    user: Any = None,
+) -> tuple[InferenceRequest, bool]:  # fmt: skip
+    """Run ``entry`` (the task's ``infer_target``) on one image, or on several frames in
+    order (a remote model), through a worker, waiting up to ``ZOO_INFER_WAIT_S``: (the
+    request, whether it finished in time). ``user`` owns the request."""
+    if len(frames) > 1 and entry.loader not in NOT_LOCAL:
+        raise ServiceError(
+            f"Model '{entry.name}' runs here on one image; {len(frames)} frames need a "
+            "server-run or external API option"
+        )
     request, sent = inference_submit(
-        task_type=task_type, model_name=entry.name, image=image, options=options, user=user
-    )
+        task_type=task_type, model_name=entry.name, image=frames[0], options=options,
+        user=user, more_frames=frames[1:],
+    )  # fmt: skip
     if not sent:
         raise Unavailable("Model service unavailable: no worker is running")
     finished = selectors.wait_for(

@@ -40,6 +40,10 @@ class ModelEntryAdmin(admin.ModelAdmin):
         (None, {"fields": ["name", "display_name", "description", "category", "in_zoo"]}),
         ("Weights", {"fields": ["loader", "model_id", "path", "framework"]}),
         ("Memory and speed", {"fields": ["vram_mb", "vram_unit", "speed", "fps"]}),
+        (
+            "Remote (server-run and external API options)",
+            {"fields": ["server_url", "server_device"]},
+        ),
         ("Operation", {"fields": ["enabled", "disabled_reason", "pinned", "priority", "position"]}),
     ]
 

@@ -94,6 +94,23 @@ class ModelEntry(models.Model):
         default=MemoryUnit.MB,
         help_text="Whether the Model Management API shows vram_mb or vram_gb.",
     )
+    server_url = models.CharField(
+        max_length=500,
+        blank=True,
+        help_text=(
+            "A server-run option's OpenAI-compatible base URL, e.g. http://gpu-box:30000/v1 "
+            "(ZOO_SERVER_URL_<NAME> in the environment wins over it); for an external API "
+            "option, its provider's base URL override."
+        ),
+    )
+    server_device = models.CharField(
+        max_length=20,
+        blank=True,
+        help_text=(
+            "The device of this service's fleet its server runs on (cpu, cuda:N, sim:N): "
+            "that device's worker reserves vram_mb there while the server answers."
+        ),
+    )
     speed = models.CharField(max_length=10, choices=Speed.choices, blank=True)
     fps = models.FloatField(null=True, blank=True)
     in_zoo = models.BooleanField(

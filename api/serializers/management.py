@@ -3,6 +3,9 @@ document gives them (and the task inference this service adds)."""
 
 from __future__ import annotations
 
+from typing import Any
+
+from django.conf import settings
 from rest_framework import serializers
 
 from api.serializers.images import decoded_image, image_size
@@ -97,18 +100,95 @@ class BudgetValidationSerializer(serializers.Serializer):
 
 
 class InferInSerializer(StrictSerializer):
-    image = serializers.CharField(help_text="The image, base64-encoded (or a multipart part)")
+    """One image, or for ``video_summarization`` several frames in order (the
+    ``task_type`` in the context), and an optional prompt.
+
+    Validated, it holds ``frames`` (the image bytes, one or more, in order) and
+    ``options`` (the prompt, when given, as ``options.prompt``)."""
+
+    image = serializers.CharField(
+        required=False, help_text="The image, base64-encoded (or a multipart part)"
+    )
+    frames = serializers.ListField(
+        child=serializers.CharField(),
+        required=False,
+        min_length=1,
+        help_text=(
+            "video_summarization only: the clip's frames in order, each base64-encoded (or "
+            "repeated multipart parts `frames`); at most ZOO_MAX_SUMMARY_FRAMES (16), each "
+            "within ZOO_MAX_IMAGE_BYTES and ZOO_MAX_IMAGE_PIXELS, all together within "
+            "ZOO_MAX_REQUEST_BYTES and ZOO_MAX_REQUEST_PIXELS. Instead of `image`."
+        ),
+    )
+    prompt = serializers.CharField(
+        required=False,
+        help_text=(
+            "What to ask of the frames (a vision-language model); at most "
+            "ZOO_MAX_PROMPT_CHARS (4000) characters. Wins over options.prompt."
+        ),
+    )
     options = PredictOptionsSerializer(
         required=False, default=dict, help_text="Passed to the model's predict"
     )
 
-    def validate_image(self, value: str) -> bytes:
-        try:
-            data = decoded_image(value)
-            image_size(data)
-        except ValueError as exc:
-            raise serializers.ValidationError(str(exc)) from None
-        return data
+    def validate_prompt(self, value: str) -> str:
+        if len(value) > settings.ZOO_MAX_PROMPT_CHARS:
+            raise serializers.ValidationError(
+                f"is {len(value)} characters, more than the {settings.ZOO_MAX_PROMPT_CHARS} "
+                "allowed (ZOO_MAX_PROMPT_CHARS)"
+            )
+        return value
+
+    def validate(self, attrs: dict[str, Any]) -> dict[str, Any]:
+        if ("image" in attrs) == ("frames" in attrs):
+            raise serializers.ValidationError({"image": ["give either image or frames"]})
+        if "frames" in attrs and self.context.get("task_type") != "video_summarization":
+            raise serializers.ValidationError(
+                {"frames": ["only video_summarization takes several frames; send image"]}
+            )
+        options = dict(attrs.get("options") or {})
+        if attrs.get("prompt"):
+            options["prompt"] = attrs["prompt"]
+        if "image" in attrs:
+            return {"frames": [_image_bytes("image", attrs["image"])], "options": options}
+        return {"frames": _frames_bytes(attrs["frames"]), "options": options}
+
+
+def _image_bytes(field: str, value: str) -> bytes:
+    """One base64 image within the limits, else a ValidationError on ``field``."""
+    try:
+        data = decoded_image(value)
+        image_size(data)
+    except ValueError as exc:
+        raise serializers.ValidationError({field: [str(exc)]}) from None
+    return data
+
+
+def _frames_bytes(values: list[str]) -> list[bytes]:
+    """Several frames within the per-frame and the per-request limits."""
+    most = settings.ZOO_MAX_SUMMARY_FRAMES
+    if len(values) > most:
+        raise serializers.ValidationError(
+            {"frames": [f"{len(values)} frames, more than the {most} allowed"]}
+        )
+    frames, total_bytes, total_pixels = [], 0, 0
+    for index, value in enumerate(values):
+        data = _image_bytes(f"frames[{index}]", value)
+        width, height = image_size(data)
+        total_bytes += len(data)
+        total_pixels += width * height
+        frames.append(data)
+    if total_bytes > settings.DATA_UPLOAD_MAX_MEMORY_SIZE:
+        raise serializers.ValidationError(
+            {"frames": [f"{total_bytes} bytes together, more than the "
+                        f"{settings.DATA_UPLOAD_MAX_MEMORY_SIZE} allowed (ZOO_MAX_REQUEST_BYTES)"]}
+        )  # fmt: skip
+    if total_pixels > settings.ZOO_MAX_REQUEST_PIXELS:
+        raise serializers.ValidationError(
+            {"frames": [f"{total_pixels} pixels together, more than the "
+                        f"{settings.ZOO_MAX_REQUEST_PIXELS} allowed (ZOO_MAX_REQUEST_PIXELS)"]}
+        )  # fmt: skip
+    return frames
 
 
 class InferResultSerializer(serializers.Serializer):

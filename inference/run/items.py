@@ -16,12 +16,14 @@ from typing import Any
 from django.utils import timezone
 
 from inference import selectors
+from inference.engine.manager import NOT_LOCAL
 from inference.engine.vocabulary import ModelStatus
 from inference.models import InferenceRequest, WorkItem, WorkKind, WorkStatus
 from inference.run.batches import batch_items_run, batch_run
 from inference.run.requests import inference_run, item_take, model_warm
 from inference.runtime.zoo import ModelZoo, model_zoo
 from inference.scheduling import next_model
+from models_registry.models import ModelEntry
 
 logger = logging.getLogger(__name__)
 
@@ -124,8 +126,11 @@ def items_recover(zoo: ModelZoo) -> int:
 
 
 def _ready_now(zoo: ModelZoo, model_name: str) -> bool:
+    """Loaded here, or served outside this process (nothing to load: called at once)."""
     view = zoo.manager.snapshot().get(model_name)
-    return view is not None and view.status == ModelStatus.LOADED
+    if view is not None and view.status == ModelStatus.LOADED:
+        return True
+    return ModelEntry.objects.filter(name=model_name, loader__in=NOT_LOCAL).exists()
 
 
 def inference_serve(*, request_id: uuid.UUID | str, zoo: ModelZoo | None = None) -> str:

@@ -12,9 +12,11 @@ from django.conf import settings
 from django.utils import timezone
 
 from core.images import decoded_rgb
-from inference.engine.manager import ManagerError
-from inference.models import InferenceRequest, WorkItem, WorkKind, WorkStatus
+from inference.engine.manager import NOT_LOCAL, ManagerError
+from inference.models import InferenceFrame, InferenceRequest, WorkItem, WorkKind, WorkStatus
+from inference.run.remote import remote_run
 from inference.runtime.zoo import ModelZoo, model_zoo
+from models_registry.models import ModelEntry
 
 logger = logging.getLogger(__name__)
 
@@ -64,6 +66,25 @@ def inference_run(
         items_done(request_id=request_id)
         return "skipped"
     request = InferenceRequest.objects.get(pk=request_id)
+    entry = ModelEntry.objects.filter(name=request.model_name).first()
+    try:
+        if entry is not None and entry.loader in NOT_LOCAL:
+            fields = remote_run(zoo, request, entry)
+        else:
+            fields = _local_run(zoo, request)
+    except SoftTimeLimitExceeded:
+        fields = {"status": WorkStatus.FAILED, "error": f"Inference {time_limit_reason()}"}
+    # Finished: the frames are released (nothing reads them again); the result is kept.
+    InferenceRequest.objects.filter(pk=request_id).update(
+        finished_at=timezone.now(), image=b"", **fields
+    )
+    InferenceFrame.objects.filter(request_id=request_id).delete()
+    items_done(request_id=request_id)
+    return str(fields["status"])
+
+
+def _local_run(zoo: ModelZoo, request: InferenceRequest) -> dict[str, Any]:
+    """Run the request's model here on its image: the fields of the finished request."""
     started = time.perf_counter()
     try:
         with zoo.load_sync(request.model_name) as lease:
@@ -71,31 +92,25 @@ def inference_run(
             image = decoded_rgb(bytes(request.image), settings.ZOO_MAX_IMAGE_PIXELS)
             result = lease.predict(image, **request.options)
             done = time.perf_counter()
-            fields: dict[str, Any] = {
+            return {
                 "status": WorkStatus.DONE,
                 "result": {"output": result, "device": lease.device, "cold": lease.cold},
                 "load_s": loaded - started,
                 "inference_s": done - loaded,
             }
-    except SoftTimeLimitExceeded:
-        fields = {"status": WorkStatus.FAILED, "error": f"Inference {time_limit_reason()}"}
     except ManagerError as exc:
-        fields = {
+        return {
             "status": WorkStatus.FAILED,
             "error": f"Inference {time_limit_reason()}"
             if time_limited(exc)
             else f"Failed to load model: {exc}",
             "out_of_memory": bool(getattr(exc, "out_of_memory", False)),
         }
+    except SoftTimeLimitExceeded:
+        raise
     except Exception as exc:  # a bad option or an image the model rejects
-        logger.exception("Inference %s failed", request_id)
-        fields = {"status": WorkStatus.FAILED, "error": f"Inference failed: {exc}"}
-    # Finished: the image is released (nothing reads it again); the result is kept.
-    InferenceRequest.objects.filter(pk=request_id).update(
-        finished_at=timezone.now(), image=b"", **fields
-    )
-    items_done(request_id=request_id)
-    return str(fields["status"])
+        logger.exception("Inference %s failed", request.pk)
+        return {"status": WorkStatus.FAILED, "error": f"Inference failed: {exc}"}
 
 
 def model_warm(*, model_name: str, zoo: ModelZoo | None = None) -> dict[str, Any]:

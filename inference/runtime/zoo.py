@@ -87,6 +87,7 @@ class ModelZoo:
         self.claimed_batches: set[uuid.UUID] = set()
         # What wakes this process's scheduler when work arrives (None: no scheduler).
         self.on_work: Callable[[], None] | None = None
+        self._on_inference: InferenceHook | None = None
 
     def notify_work(self) -> bool:
         """Wake the scheduler serving this device; False when none listens here."""
@@ -120,6 +121,7 @@ class ModelZoo:
             self.worker = worker_id or new_worker_id(worker or "zoo")
             claimed = claim_device(backend, self.worker, specs.settings().offload_threshold)
             self._sink = DatabaseStateSink(backend, device=claimed)
+            self._on_inference = on_inference
             self._manager = ModelManager(
                 backend,
                 specs=specs,
@@ -161,6 +163,12 @@ class ModelZoo:
             yield AsyncModel(lease)
         finally:
             await asyncio.to_thread(lease.release)
+
+    def record_remote(self, spec: ModelSpec, seconds: float) -> None:
+        """Record a call to a model served outside this process (a server-run or external
+        option) as the manager records a predict: a latency sample, never cold."""
+        if self._on_inference is not None:
+            self._on_inference(spec, self.manager.backend.name, seconds, False)
 
     @property
     def device(self) -> Device:

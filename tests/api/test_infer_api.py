@@ -137,8 +137,9 @@ def test_a_model_that_fails_to_load_says_why(worker, staff_api):
         ),
         (
             "/api/models/infer?task_type=video_summarization",
-            409,
-            "Model 'llama-4-scout' runs outside this service (sglang)",
+            503,
+            "Model 'llama-4-scout' has no server URL: set ZOO_SERVER_URL_LLAMA_4_SCOUT or the "
+            "entry's server URL in the admin",
         ),
     ],
 )

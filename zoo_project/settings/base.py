@@ -379,6 +379,46 @@ ZOO_EVENT_RETENTION_DAYS = max(1, env.int("ZOO_EVENT_RETENTION_DAYS", default=30
 # kept this many days after they finish, pruned likewise; image bytes go as work finishes.
 ZOO_BATCH_RETENTION_DAYS = max(1, env.int("ZOO_BATCH_RETENTION_DAYS", default=7))
 ZOO_INFERENCE_RETENTION_DAYS = max(1, env.int("ZOO_INFERENCE_RETENTION_DAYS", default=7))
+# Remote models (video_summarization's server-run and external API options). A server-run
+# option's OpenAI-compatible base URL: ZOO_SERVER_URL_<NAME>, its name upper-cased with
+# every character but letters and digits an underscore (llama-4-scout:
+# ZOO_SERVER_URL_LLAMA_4_SCOUT); it wins over the entry's server_url (the admin).
+ZOO_SERVER_URL_PREFIX = "ZOO_SERVER_URL_"
+ZOO_SERVER_URLS = {
+    _name.removeprefix(ZOO_SERVER_URL_PREFIX): _value
+    for _name, _value in os.environ.items()
+    if _name.startswith(ZOO_SERVER_URL_PREFIX) and _value
+}
+# External API options: each provider's key and optional base URL, in the variables its
+# official SDK reads (a base URL set here wins over the entry's server_url).
+ZOO_PROVIDERS = {
+    "anthropic": {
+        "key_variable": "ANTHROPIC_API_KEY",
+        "api_key": env.str("ANTHROPIC_API_KEY", default=""),
+        "base_url": env.str("ANTHROPIC_BASE_URL", default=""),
+    },
+    "openai": {
+        "key_variable": "OPENAI_API_KEY",
+        "api_key": env.str("OPENAI_API_KEY", default=""),
+        "base_url": env.str("OPENAI_BASE_URL", default=""),
+    },
+    "google": {
+        "key_variable": "GEMINI_API_KEY",
+        "api_key": env.str("GEMINI_API_KEY", default="") or env.str("GOOGLE_API_KEY", default=""),
+        "base_url": env.str("GOOGLE_GEMINI_BASE_URL", default=""),
+    },
+}
+# One remote call (connect, send the frames, answer) may take this long (seconds) before
+# the inference fails with a 503; keep it under ZOO_TASK_SOFT_TIME_LIMIT_S.
+ZOO_REMOTE_TIMEOUT_S = env.float("ZOO_REMOTE_TIMEOUT_S", default=120.0)
+# Several-frame inference (video_summarization): at most this many frames, each held to
+# ZOO_MAX_IMAGE_BYTES and ZOO_MAX_IMAGE_PIXELS, all together to ZOO_MAX_REQUEST_BYTES
+# and ZOO_MAX_REQUEST_PIXELS; a prompt of at most ZOO_MAX_PROMPT_CHARS characters.
+ZOO_MAX_SUMMARY_FRAMES = env.int("ZOO_MAX_SUMMARY_FRAMES", default=16)
+ZOO_MAX_PROMPT_CHARS = env.int("ZOO_MAX_PROMPT_CHARS", default=4000)
+# How often a worker probes the servers of the server-run options on its device
+# (GET <base>/models), reserving their memory while they answer (seconds).
+ZOO_SERVER_PROBE_INTERVAL_S = env.float("ZOO_SERVER_PROBE_INTERVAL_S", default=15.0)
 # bench.api_throughput only: serve /api/bench/baseline, a minimal DRF view to compare with.
 ZOO_BENCH_BASELINE = env.bool("ZOO_BENCH_BASELINE", default=False)
 
