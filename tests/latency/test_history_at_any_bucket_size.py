@@ -169,3 +169,27 @@ def test_rebuilding_roll_ups_from_raw_samples_gives_what_the_recorder_stored(
         assert rebuilt[key][0] == count
         assert rebuilt[key][1] == pytest.approx(total)
         assert bytes(rebuilt[key][2]) == bytes(blob)
+
+
+def test_every_statement_of_a_history_read_is_in_djangos_query_log(plate):
+    """The binary-format read goes through Django's cursor wrapper like any other, so
+    query counts (and execute wrappers) see it."""
+    from django.db import connection
+    from django.test.utils import CaptureQueriesContext
+
+    spread(plate, seed=3, count=200)
+    seen: list[str] = []
+
+    def watch(execute, sql, params, many, context):
+        seen.append(sql)
+        return execute(sql, params, many, context)
+
+    with CaptureQueriesContext(connection) as captured, connection.execute_wrapper(watch):
+        result = selectors.latency_history(
+            model=plate, since_minutes=130, bucket_seconds=60, now=NOW
+        )
+
+    assert sum(s.stats.sample_count for s in result.snapshots if s.stats) == 200
+    logged = [query["sql"] for query in captured.captured_queries]
+    assert any("latency_latencyrollup" in sql for sql in logged), logged
+    assert len(seen) == len(logged)
