@@ -6,14 +6,27 @@ Every row's ``{bin: count}`` object is converted into the same bins and counts
 sample is lost; then the one-second roll-ups of the fine grains' retention are built
 from the raw samples, so history buckets of any size are exact at once, not only a day
 after the upgrade. Reversible: the pairs go back into JSON objects, the seconds away.
+
+Everything it needs is frozen here, as it stood when the migration was written (the
+sketch's stored form and binning, the fine grains' retention, the inference kind), so
+later changes to the app's code cannot change what this migration does.
 """
 
+import math
+import struct
+from collections import Counter, defaultdict
 from datetime import timedelta
 
 from django.db import migrations, models
 from django.utils import timezone
 
 BATCH = 2000
+PAIR = struct.Struct(">ii")  # one (bin, count) pair of a stored sketch
+LOG_GAMMA = math.log(1.005 / 0.995)  # bins 0.5% wide
+MIN_MS = 1e-3
+MAX_BIN = 2**31 - 1
+INFERENCE = 1  # the samples' kind
+FINE_RETENTION = timedelta(days=2)
 
 TO_PAIRS_SQL = """
 UPDATE latency_latencyrollup SET sketch = coalesce(
@@ -34,21 +47,29 @@ def _in_batches(Rollup, fields):
         last = batch[-1].id
 
 
-def json_to_pairs_in_python(Rollup):
-    from latency import sketch
+def _in_sql(connection):
+    """Whether the database converts and builds sketches itself (``int4send``)."""
+    return connection.vendor == "postgresql"
 
+
+def _encode(bins):
+    return b"".join(PAIR.pack(b, n) for b, n in sorted(bins.items()))
+
+
+def _decode(blob):
+    return dict(PAIR.iter_unpack(bytes(blob)))
+
+
+def json_to_pairs_in_python(Rollup):
     for batch in _in_batches(Rollup, ["bins"]):
         for row in batch:
-            bins = sorted((int(key), int(value)) for key, value in (row.bins or {}).items())
-            row.sketch = sketch.encode([b for b, _ in bins], [n for _, n in bins])
+            row.sketch = _encode({int(k): int(v) for k, v in (row.bins or {}).items()})
         Rollup.objects.bulk_update(batch, ["sketch"])
 
 
 def to_pairs(apps, schema_editor):
-    from latency import services
-
     Rollup = apps.get_model("latency", "LatencyRollup")
-    if services.rebuild_in_sql():
+    if _in_sql(schema_editor.connection):
         with schema_editor.connection.cursor() as cursor:
             cursor.execute(TO_PAIRS_SQL)
     else:
@@ -56,22 +77,57 @@ def to_pairs(apps, schema_editor):
 
 
 def to_json(apps, schema_editor):
-    from latency import sketch
-
     Rollup = apps.get_model("latency", "LatencyRollup")
     for batch in _in_batches(Rollup, ["sketch"]):
         for row in batch:
-            row.bins = {str(k): v for k, v in sketch.as_dict(row.sketch).items()}
+            row.bins = {str(k): v for k, v in _decode(row.sketch).items()}
         Rollup.objects.bulk_update(batch, ["bins"])
 
 
-def add_seconds(apps, schema_editor):
-    from latency import services
-    from latency.storage import FINE_GRAIN_RETENTION
+SECONDS_SQL = """
+INSERT INTO latency_latencyrollup (model_id, grain, start, count, total_ms, sketch)
+SELECT model_id, 1, start, sum(n), sum(ms),
+       string_agg(int4send(bin) || int4send(n::int), ''::bytea ORDER BY bin)
+FROM (
+    SELECT model_id, floor(extract(epoch FROM recorded_at))::bigint AS start,
+           least(ceil(ln(greatest(duration_ms, %(min)s)) / %(log_gamma)s), %(max)s)::int AS bin,
+           count(*) AS n, sum(duration_ms) AS ms
+    FROM latency_latencysample
+    WHERE kind = %(kind)s AND recorded_at >= %(since)s AND recorded_at < %(until)s
+    GROUP BY 1, 2, 3
+) AS per_bin
+GROUP BY model_id, start
+ON CONFLICT (model_id, grain, start) DO NOTHING
+"""
 
+
+def add_seconds(apps, schema_editor):
     now = timezone.now()
-    services.rollups_rebuild(
-        grains=(1,), since=now - FINE_GRAIN_RETENTION, until=now + timedelta(days=1)
+    since, until = now - FINE_RETENTION, now + timedelta(days=1)
+    if _in_sql(schema_editor.connection):
+        with schema_editor.connection.cursor() as cursor:
+            cursor.execute(SECONDS_SQL, {
+                "min": MIN_MS, "log_gamma": LOG_GAMMA, "max": MAX_BIN, "kind": INFERENCE,
+                "since": since, "until": until,
+            })
+        return
+    Sample = apps.get_model("latency", "LatencySample")
+    bins = defaultdict(Counter)
+    totals = Counter()
+    samples = Sample.objects.filter(kind=INFERENCE, recorded_at__gte=since, recorded_at__lt=until)
+    for model_id, at, ms in samples.values_list("model_id", "recorded_at", "duration_ms").iterator():
+        key = (model_id, int(at.timestamp()))
+        bins[key][min(math.ceil(math.log(max(ms, MIN_MS)) / LOG_GAMMA), MAX_BIN)] += 1
+        totals[key] += ms
+    Rollup = apps.get_model("latency", "LatencyRollup")
+    Rollup.objects.bulk_create(
+        [
+            Rollup(model_id=model_id, grain=1, start=start, count=sum(counts.values()),
+                   total_ms=totals[(model_id, start)], sketch=_encode(counts))
+            for (model_id, start), counts in bins.items()
+        ],
+        batch_size=BATCH,
+        ignore_conflicts=True,
     )
 
 

@@ -3,6 +3,7 @@ second roll-ups of the last two days are built from the raw samples, and it reve
 
 from __future__ import annotations
 
+import importlib
 from datetime import timedelta
 
 import pytest
@@ -10,7 +11,7 @@ from django.db import connection
 from django.db.migrations.executor import MigrationExecutor
 from django.utils import timezone
 
-from latency import services, sketch
+from latency import sketch
 from latency.models import LatencyRollup
 from models_registry.models import ModelEntry
 
@@ -34,9 +35,10 @@ def migrate(target):
 def test_json_sketches_become_pairs_without_losing_a_sample_and_seconds_are_added(
     django_db_serialized_rollback, transactional_db, monkeypatch, in_sql
 ):
-    if in_sql and not services.rebuild_in_sql():
+    if in_sql and connection.vendor != "postgresql":
         pytest.skip("the SQL conversion is PostgreSQL's")
-    monkeypatch.setattr(services, "rebuild_in_sql", lambda: in_sql)
+    migration = importlib.import_module("latency.migrations.0004_rollup_sketch_arrays")
+    monkeypatch.setattr(migration, "_in_sql", lambda connection: in_sql)
     model_id = ModelEntry.objects.get(name="yolo11-face").pk
     now = timezone.now()
     try:
