@@ -71,6 +71,9 @@ class Books:
     def __init__(self) -> None:
         self.residents: dict[str, Resident] = {}
         self._freeing: dict[int, Resident] = {}
+        # Memory held on the device by servers outside this process (a server-run
+        # option's server, while it answers): counted, never evicted (``reservations``).
+        self.reserved: dict[str, int] = {}
 
     def get(self, name: str) -> Resident | None:
         return self.residents.get(name)
@@ -118,11 +121,13 @@ class Books:
             r.held_mb
             for r in [*self.residents.values(), *self._freeing.values()]
             if not r.on_cpu and (r.spec.in_zoo or not zoo_only)
-        )
+        ) + (0 if zoo_only else sum(self.reserved.values()))
 
     def in_use_mb(self) -> int:
-        """MB on the device held by models with a lease (or a load) on them."""
-        return sum(r.held_mb for r in self.residents.values() if r.leases and not r.on_cpu)
+        """MB on the device held by models with a lease (or a load) on them, and by the
+        servers reserved on it."""
+        leased = sum(r.held_mb for r in self.residents.values() if r.leases and not r.on_cpu)
+        return leased + sum(self.reserved.values())
 
     def eviction_order(self, *, exclude: str) -> list[Resident]:
         """Idle, unpinned, loaded models: lowest priority first, then least recently used;

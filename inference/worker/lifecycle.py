@@ -22,6 +22,7 @@ from django.db import close_old_connections, connection
 from fleet import services as fleet_services
 from inference import run
 from inference import services as services_inference
+from inference.runtime.reservations import ServerReservations
 from inference.runtime.zoo import model_zoo
 from inference.worker.scheduler import Scheduler
 from latency.recorder import LatencyRecorder
@@ -38,10 +39,17 @@ class Heartbeat:
     past their retention are pruned every ``ZOO_LATENCY_PRUNE_INTERVAL_S``.
     """
 
-    def __init__(self, device_id: int, worker: str, interval: float):
+    def __init__(
+        self,
+        device_id: int,
+        worker: str,
+        interval: float,
+        reservations: ServerReservations | None = None,
+    ):
         self.device_id = device_id
         self.worker = worker
         self.interval = interval
+        self.reservations = reservations
         self._stop = threading.Event()
         self._thread = threading.Thread(target=self._run, name="zoo-heartbeat", daemon=True)
         self._pruned_at: float | None = None
@@ -62,6 +70,8 @@ class Heartbeat:
                     logger.error("Device taken over by another worker; stopping")
                     os._exit(3)  # a worker that lost its device must not keep loading
                 model_zoo.manager.reap()
+                if self.reservations is not None:
+                    self.reservations.refresh_when_due()
                 services_inference.work_sweep()
                 self._prune_when_due()
             except Exception:  # a database blip must not kill the worker: retry next beat
@@ -140,8 +150,9 @@ def start_serving(device: str, *, total_memory_mb: int | None = None) -> None:
         device_row.budget_mb,
     )  # fmt: skip
     _heartbeat = Heartbeat(
-        device_row.pk, model_zoo.worker, settings.ZOO_WORKER_HEARTBEAT_INTERVAL_S
-    )
+        device_row.pk, model_zoo.worker, settings.ZOO_WORKER_HEARTBEAT_INTERVAL_S,
+        reservations=ServerReservations(model_zoo),
+    )  # fmt: skip
     _heartbeat.start()
     # What start-up made (Django, the model libraries: ~500 k objects) lives as long as
     # the process: keep it out of every later collection, which then scans only new work.
@@ -170,6 +181,11 @@ def stop_serving() -> None:
         _scheduler = None
     if _heartbeat is not None:
         _heartbeat.stop()
+        try:
+            if _heartbeat.reservations is not None:
+                _heartbeat.reservations.release_all()
+        except Exception:  # the rows go stale with the heartbeat anyway
+            logger.exception("Could not release the servers' reservations")
         _heartbeat = None
     model_zoo.close()
     if recorder is not None:
