@@ -37,6 +37,7 @@ from api.serializers.management import (
     SelectResultSerializer,
 )
 from fleet import selectors as fleet_selectors
+from fleet.validation import budget_validation
 from inference import selectors as inference_selectors
 from inference import services as inference_services
 from inference.models import InferenceRequest, WorkStatus
@@ -125,8 +126,9 @@ class SelectView(ManagementView):
             "it: a failed load answers 500 with the worker's reason (the previous "
             "selection restored); a load still running answers 503 (the selection kept, "
             "the load going on). A model larger than the whole budget of every live "
-            "device it could load on (CPU fallback off) is refused with a 500 before "
-            "anything changes, unless force=true."
+            "device it could load on is refused with a 500 before anything changes, unless "
+            "force=true, or unless CPU fallback would place it (cpu_fallback, on by default: "
+            "it is then selected and loaded on the CPU)."
         ),
         request=None,
         parameters=[
@@ -183,7 +185,9 @@ class ValidateView(ManagementView):
         description=(
             "max_allowed_gb = total_vram_gb × offload_threshold. Valid when the selected "
             "models' requirements add up to no more than max_allowed_gb and none exceeds "
-            "max_memory_per_model. Changes nothing."
+            "max_memory_per_model (in VRAM, whatever CPU fallback would do); with "
+            "cpu_fallback on, an invalid selection's warnings say that what does not fit "
+            "the GPU runs on the CPU instead of failing. Changes nothing."
         ),
         request=None,
         responses={
@@ -193,7 +197,7 @@ class ValidateView(ManagementView):
         },
     )
     def post(self, request: Request) -> Response:
-        return Response(BudgetValidationSerializer(fleet_selectors.budget_validation()).data)
+        return Response(BudgetValidationSerializer(budget_validation()).data)
 
 
 class InferView(ManagementView):

@@ -26,9 +26,12 @@ from django.utils import timezone
 from django.views.decorators.http import require_GET, require_POST
 
 from api.permissions import may_read
+from core.errors import Conflict
 from fleet import selectors as fleet_selectors
 from fleet.disclosure import public_reason
+from fleet.pools import pool_note
 from fleet.snapshots import snapshots
+from fleet.validation import budget_validation
 from inference import selectors as inference_selectors
 from inference import services as inference_services
 from inference.engine.manager import NOT_LOCAL
@@ -36,7 +39,7 @@ from latency import selectors as latency_selectors
 from latency.charts import history_chart
 from latency.selectors import BUCKET_SECONDS, SINCE_MINUTES
 from models_registry import selectors, services
-from models_registry.models import Task
+from models_registry.models import InferenceSettings, ModelEntry, Task
 
 WINDOWS = [(15, "15 min"), (60, "1 hour"), (360, "6 hours"), (1440, "24 hours")]
 BUCKETS = [(10, "10 s"), (60, "1 min"), (300, "5 min"), (3600, "1 hour")]
@@ -65,6 +68,7 @@ class TaskView:
     label: str
     selected: str
     options: list[OptionView]
+    loaded: str = ""  # the model loaded for it and where ("yolov8l on cpu"), if any
 
 
 def staff_only(view: Callable[..., HttpResponseBase]) -> Callable[..., HttpResponseBase]:
@@ -92,7 +96,7 @@ def dashboard(request: HttpRequest) -> HttpResponse:
         taken_at=timezone.now(),
     )
     tasks = selectors.tasks_with_options()
-    task_views = _task_views(tasks)
+    task_views = _task_views(tasks, fleet_selectors.management_status()["loaded_models"])
     models = selectors.model_names()
     chart_model = request.GET.get("model") or _busiest_model(snapshot.rows)
     if models and chart_model not in models:
@@ -109,9 +113,9 @@ def dashboard(request: HttpRequest) -> HttpResponse:
     context = {
         "devices": fleet_selectors.device_usage(),
         "budget": snapshot.budget,
-        "groups": _groups(snapshot.rows, signed_in),
+        "groups": _groups(snapshot.rows, signed_in, selectors.inference_settings()),
         "tasks": task_views,
-        "validation": fleet_selectors.budget_validation(tasks=tasks),
+        "validation": budget_validation(tasks=tasks),
         "confirm": _confirm_request(request, task_views),
         "history": history,
         "chart": history_chart(history) if history else None,
@@ -136,15 +140,25 @@ def dashboard(request: HttpRequest) -> HttpResponse:
 
 
 def _groups(
-    rows: list[fleet_selectors.ZooModelRow], signed_in: bool
-) -> list[tuple[str, list[tuple[fleet_selectors.ZooModelRow, str]]]]:
-    """The models by UI category, each with what its status means. Anonymous readers do
-    not get the reasons of errors (they name paths) or the paths."""
+    rows: list[fleet_selectors.ZooModelRow], signed_in: bool, settings_row: InferenceSettings
+) -> list[tuple[str, list[tuple[fleet_selectors.ZooModelRow, str, str]]]]:
+    """The models by UI category, each with what its status means and, for one larger
+    than the zoo pool, a note saying so (a property of the model, not a failure).
+    Anonymous readers do not get the reasons of errors (they name paths) or the paths."""
     if not signed_in:
         rows = [replace(row, last_error="", path="") for row in rows]
     words = STATUS_WORDS if signed_in else {**STATUS_WORDS, "error": PUBLIC_ERROR_WORD}
+
+    def note(row: fleet_selectors.ZooModelRow) -> str:
+        return pool_note(
+            in_zoo=True,
+            need_mb=row.vram_mb,
+            room=row.pool_mb,
+            fallback=settings_row.zoo_cpu_fallback,
+        )
+
     return [
-        (category, [(row, words.get(row.status, "")) for row in group])
+        (category, [(row, words.get(row.status, ""), note(row)) for row in group])
         for category, group in itertools.groupby(rows, key=lambda r: r.ui_category)
     ]
 
@@ -177,15 +191,16 @@ def _busiest_model(rows: list[fleet_selectors.ZooModelRow]) -> str:
     return rows[0].name if rows else ""
 
 
-def _task_views(tasks: list[Task]) -> list[TaskView]:
-    """Each task's options, each saying whether selecting it would fit (in memory)."""
+def _task_views(tasks: list[Task], loaded: Any) -> list[TaskView]:
+    """Each task's options, each saying whether selecting it would fit (in memory), and
+    what is loaded for it where (``loaded``: the Management API's ``loaded_models``)."""
     device, row = fleet_selectors.primary_device(), selectors.inference_settings()
     views = []
     for task in tasks:
         options = []
         for option in task.task_options.all():
             model = option.model
-            check = fleet_selectors.budget_validation(
+            check = budget_validation(
                 selection={task.name: model}, tasks=tasks, device=device, row=row
             )
             # The last warning is the document's generic advice; the others say why.
@@ -204,9 +219,19 @@ def _task_views(tasks: list[Task]) -> list[TaskView]:
                 label=task.get_name_display(),
                 selected=task.selected.name if task.selected else "",
                 options=options,
+                loaded=_loaded_where(loaded.get(task.name)),
             )
         )
     return views
+
+
+def _loaded_where(entry: dict[str, Any] | None) -> str:
+    """``model_id on device`` for a task's loaded model, saying when it is CPU fallback."""
+    if not entry:
+        return ""
+    where = entry["device"]
+    fallback = " (CPU fallback: it did not fit the GPU)" if where == "cpu" else ""
+    return f"{entry['model_id']} on {where}{fallback}"
 
 
 def _confirm_request(request: HttpRequest, tasks: list[TaskView]) -> dict[str, str] | None:
@@ -239,7 +264,7 @@ def select(request: HttpRequest) -> HttpResponseBase:
     if entry is None:
         messages.error(request, f"{model_name!r} is not an option of {task_type!r}.")
         return _back()
-    check = fleet_selectors.budget_validation(selection={task_type: entry})
+    check = budget_validation(selection={task_type: entry})
     if not check["valid"] and not confirmed:
         query = urlencode({"confirm_task": task_type, "confirm_model": model_name})
         return HttpResponseRedirect(f"{reverse('dashboard')}?{query}#tasks")
@@ -272,8 +297,11 @@ def model_action(request: HttpRequest, name: str, action: str) -> HttpResponseBa
     elif entry.loader in NOT_LOCAL:
         messages.error(request, f"{name} runs outside this service; nothing to {action}.")
     elif action == "load":
+        refusal = _fit_refusal(entry) if entry.enabled else ""
         if not entry.enabled:
             messages.error(request, f"{name} is disabled; enable it first.")
+        elif refusal:
+            messages.error(request, f"{refusal}.")
         elif inference_services.model_load_dispatch(model_name=name) is None:
             messages.error(request, "No worker is running: nothing can load it.")
         else:
@@ -291,6 +319,16 @@ def model_action(request: HttpRequest, name: str, action: str) -> HttpResponseBa
     else:
         messages.error(request, f"Unknown action {action!r}.")
     return _back("models")
+
+
+def _fit_refusal(entry: ModelEntry) -> str:
+    """Why no device could ever hold ``entry`` (the refusal logged as an event); ""
+    when one could."""
+    try:
+        inference_services.model_fit_check(entry=entry)
+    except Conflict as exc:
+        return str(exc)
+    return ""
 
 
 def _back(anchor: str = "") -> HttpResponseRedirect:

@@ -16,9 +16,10 @@ from django.conf import settings
 from django.db.models import QuerySet
 from django.utils import timezone
 
+from fleet import pools
 from fleet.hardware import DeviceInfo, probe_default_device
 from fleet.models import Device, EventTally, ModelEvent, ModelState, ModelStatus
-from models_registry.models import InferenceSettings, ModelEntry, Task
+from models_registry.models import ModelEntry
 from models_registry.selectors import (
     UI_CATEGORIES,
     UI_ORDER,
@@ -60,6 +61,7 @@ class ModelRuntime:
     load_duration_s: float | None = None
     last_error: str = ""
     held_by_device: dict[int, int] = field(default_factory=dict)
+    device: str = ""  # where the shown state is: its device's name, or "cpu" (fallback)
 
 
 def counted_mb(*, estimate_mb: int, measured_mb: int | None, on_cpu: bool) -> int:
@@ -98,6 +100,7 @@ def runtime_by_model(entries: Iterable[ModelEntry]) -> dict[int, ModelRuntime]:
         "last_error",
         "on_cpu_fallback",
         "device_id",
+        "device__name",
         "device__heartbeat_at",
     )
     for state in states:
@@ -115,6 +118,7 @@ def runtime_by_model(entries: Iterable[ModelEntry]) -> dict[int, ModelRuntime]:
             info.status = state["status"]
             info.load_duration_s = state["load_duration_s"]
             info.measured_mb = state["measured_mb"]
+            info.device = "cpu" if state["on_cpu_fallback"] else state["device__name"]
         if state["status"] == ModelStatus.ERROR and not info.last_error:
             info.last_error = state["last_error"]
         info.load_count += state["load_count"]
@@ -201,6 +205,13 @@ class ZooModelRow:
     last_used_at: datetime | None
     last_error: str = ""
     disabled_reason: str = ""
+    pool_mb: int = 0  # the largest room its kind has on a live device (fleet.pools)
+    device: str = ""  # where it is loaded: a device's name, or "cpu" (fallback)
+
+    @property
+    def fits_pool(self) -> bool:
+        """Whether its estimate fits that room: a property of the entry, not a state."""
+        return self.vram_mb <= self.pool_mb
 
 
 @dataclass(frozen=True)
@@ -218,7 +229,7 @@ class ZooSnapshot:
         return sum(1 for row in self.rows if not row.enabled)
 
 
-def _zoo_row(entry: ModelEntry, info: ModelRuntime) -> ZooModelRow:
+def _zoo_row(entry: ModelEntry, info: ModelRuntime, pool_mb: int) -> ZooModelRow:
     return ZooModelRow(
         name=entry.name,
         display_name=entry.display_name,
@@ -233,6 +244,19 @@ def _zoo_row(entry: ModelEntry, info: ModelRuntime) -> ZooModelRow:
         last_used_at=info.last_used_at,
         last_error=info.last_error,
         disabled_reason="" if entry.enabled else entry.disabled_reason,
+        pool_mb=pool_mb,
+        device=info.device if info.status in _HOLDING else "",
+    )
+
+
+def _room(in_zoo: bool, devices: list[Device]) -> int:
+    """The largest room a model of this kind has on the live devices (``fleet.pools``)."""
+    row = inference_settings()
+    return pools.room_mb(
+        in_zoo=in_zoo,
+        budgets=[device.budget_mb for device in devices],
+        cap=row.zoo_vram_budget_mb,
+        default_budget=lambda: int(primary_device(devices).total_memory_mb * row.offload_threshold),
     )
 
 
@@ -240,8 +264,10 @@ def zoo_snapshot() -> ZooSnapshot:
     """Every zoo model with its runtime state and the zoo's budget, in registry order."""
     entries = list(zoo_entries())
     runtime = runtime_by_model(entries)
-    rows = [_zoo_row(entry, runtime[entry.pk]) for entry in entries]
-    budget = zoo_budget(runtime, devices=live_devices())
+    devices = live_devices()
+    pool = _room(True, devices)
+    rows = [_zoo_row(entry, runtime[entry.pk], pool) for entry in entries]
+    budget = zoo_budget(runtime, devices=devices)
     return ZooSnapshot(rows=rows, budget=budget, taken_at=timezone.now())
 
 
@@ -261,14 +287,14 @@ def model_row(*, name: str) -> ZooModelRow | None:
     entry = ModelEntry.objects.filter(name=name).first()
     if entry is None:
         return None
-    return _zoo_row(entry, runtime_by_model([entry])[entry.pk])
+    return _zoo_row(entry, runtime_by_model([entry])[entry.pk], _room(entry.in_zoo, live_devices()))
 
 
 def zoo_model_row(*, name: str) -> ZooModelRow | None:
     entry = zoo_entry(name=name)
     if entry is None:
         return None
-    return _zoo_row(entry, runtime_by_model([entry])[entry.pk])
+    return _zoo_row(entry, runtime_by_model([entry])[entry.pk], _room(entry.in_zoo, live_devices()))
 
 
 def management_config() -> dict[str, object]:
@@ -289,7 +315,8 @@ def management_status() -> dict[str, object]:
     options; its memory is what it holds on every live device. The two totals are over
     the same set of devices, every live one (or, with none, the probed device): what
     every model holds there, zoo models too, and their total memory. ``device`` and
-    ``cuda_available`` name the largest of them (``primary_device``).
+    ``cuda_available`` name the largest of them (``primary_device``); each loaded
+    model's own ``device`` is where it runs, ``"cpu"`` when placed there by CPU fallback.
     """
     devices = live_devices()
     device = primary_device(devices)
@@ -309,6 +336,7 @@ def management_status() -> dict[str, object]:
                     "model_id": entry.model_id or entry.name,
                     "memory_usage_gb": gb(info.held_mb),
                     "load_time": round(info.load_duration_s or 0.0, 3),
+                    "device": info.device,
                 }
                 break
     return {
@@ -319,72 +347,6 @@ def management_status() -> dict[str, object]:
         ),
         "cuda_available": device.cuda_available,
         "device": device.name,
-    }
-
-
-def _requirement(entry: ModelEntry, need_gb: float) -> dict[str, object]:
-    """A selected model's line of ``model_requirements``: the document's name and size,
-    and its ``model_id``, which the annotation tool's client reads."""
-    return {"model_name": entry.name, "model_id": entry.model_id or entry.name, "vram_gb": need_gb}
-
-
-def budget_validation(
-    *,
-    selection: dict[str, ModelEntry] | None = None,
-    tasks: list[Task] | None = None,
-    device: DeviceInfo | None = None,
-    row: InferenceSettings | None = None,
-) -> dict[str, object]:
-    """``POST /api/models/validate``: do the selected models fit, by the document's sums.
-
-    ``max_allowed_gb = total_vram_gb × offload_threshold``; the selection is valid when
-    the selected models' requirements add up to no more than that. ``selection`` replaces
-    the selection of the tasks it names (what-if, for "validate before select"); the
-    other arguments save queries when checking many selections.
-    """
-    device = device or primary_device()
-    row = row or inference_settings()
-    tasks = tasks_with_options() if tasks is None else tasks
-    chosen = {task.name: task.selected for task in tasks} | (selection or {})
-    total_gb = gb(device.total_memory_mb)
-    max_allowed = round(total_gb * row.offload_threshold, 2)
-    requirements: dict[str, object] = {}
-    warnings: list[str] = []
-    required = 0.0
-    for task in tasks:
-        entry = chosen.get(task.name)
-        if entry is None:
-            continue
-        need = gb(entry.vram_mb)
-        required += need
-        requirements[task.name] = _requirement(entry, need)
-        if need > row.max_memory_per_model:
-            warnings.append(
-                f"{entry.name} needs {need:.1f} GB, more than max_memory_per_model "
-                f"({row.max_memory_per_model:.1f} GB)"
-            )
-    required = round(required, 2)
-    valid = required <= max_allowed and not warnings
-    if required > total_gb:
-        warnings.insert(
-            0, f"Total required VRAM ({required:.1f} GB) exceeds available VRAM ({total_gb:.1f} GB)"
-        )
-    elif required > max_allowed:
-        warnings.insert(
-            0,
-            f"Total required VRAM ({required:.1f} GB) exceeds the allowed "
-            f"{row.offload_threshold:.0%} of available VRAM ({max_allowed:.1f} GB)",
-        )
-    if not valid:
-        warnings.append("Consider selecting smaller models or reducing simultaneous tasks")
-    return {
-        "valid": valid,
-        "total_vram_gb": total_gb,
-        "total_required_gb": required,
-        "threshold": row.offload_threshold,
-        "max_allowed_gb": max_allowed,
-        "model_requirements": requirements,
-        "warnings": warnings,
     }
 
 

@@ -92,31 +92,51 @@ def route(model_names: Iterable[str]) -> Route | None:
 
 
 def too_large_reason(entry: ModelEntry) -> str:
-    """Why ``entry`` could never load on any live device, as a worker's admission would
-    refuse it: larger than the device's whole budget (or, for a zoo model, than the zoo
-    pool), at the larger of its estimate and the size measured there, with no CPU
-    fallback (on, it takes any model a GPU cannot). "" when some device could take it.
-    With no live worker, the device the Management API reports is judged (its memory
-    × ``offload_threshold``)."""
+    """Why ``entry`` could never load on any live device (``too_large_reasons``); ""
+    when some device could take it."""
+    return too_large_reasons([entry]).get(entry.name, "")
+
+
+def too_large_reasons(
+    entries: Iterable[ModelEntry], *, device_id: int | None = None
+) -> dict[str, str]:
+    """Why each of ``entries`` that could never load on any live device (or on device
+    ``device_id`` alone) could not, as a worker's admission would refuse it: larger than
+    the device's whole budget (or, for a zoo model, than the zoo pool), at the larger of
+    its estimate and the size measured there, with no CPU fallback for its kind
+    (``cpu_fallback`` for a task model, ``zoo_cpu_fallback`` for a zoo model; on, it
+    takes any model a GPU cannot). Entries that fit somewhere are left out. With no live
+    worker, the device the Management API reports is judged (its memory ×
+    ``offload_threshold``). A fixed number of queries, whatever the number of entries."""
+    entries = list(entries)
+    if not entries:
+        return {}
     row = inference_settings()
-    devices = live_devices()
+    devices = live_devices() if device_id is None else list(Device.objects.filter(pk=device_id))
     places = [(d.pk, d.name, d.kind, d.budget_mb) for d in devices]
     if not places:  # no device row: nothing was measured (id 0)
         probe = primary_device()
         places = [(0, probe.name, probe.kind, int(probe.total_memory_mb * row.offload_threshold))]
-    measured = dict(
-        ModelState.objects.filter(model=entry, device__in=devices, measured_mb__isnull=False)
-        .values_list("device_id", "measured_mb")
-    )  # fmt: skip
-    refusals = []
-    for device_id, name, kind, budget in places:
-        need = max(entry.vram_mb, measured.get(device_id) or 0)
-        pool = min(budget, row.zoo_vram_budget_mb) if entry.in_zoo else budget
-        if need <= pool or (row.cpu_fallback and kind != "cpu"):
-            return ""
-        what = "zoo pool" if pool < budget else "budget"
-        refusals.append(f"{need} MB, more than the whole {what} of {pool} MB on {name}")
-    return f"{entry.name} needs " + "; ".join(refusals)
+    measured = {
+        (model_id, device): mb
+        for model_id, device, mb in ModelState.objects.filter(
+            model__in=entries, device__in=devices, measured_mb__isnull=False
+        ).values_list("model_id", "device_id", "measured_mb")
+    }
+    reasons: dict[str, str] = {}
+    for entry in entries:
+        fallback = row.zoo_cpu_fallback if entry.in_zoo else row.cpu_fallback
+        refusals = []
+        for place, name, kind, budget in places:
+            need = max(entry.vram_mb, measured.get((entry.pk, place)) or 0)
+            pool = min(budget, row.zoo_vram_budget_mb) if entry.in_zoo else budget
+            if need <= pool or (fallback and kind != "cpu"):
+                break
+            what = "zoo pool" if pool < budget else "budget"
+            refusals.append(f"{need} MB, more than the whole {what} of {pool} MB on {name}")
+        else:
+            reasons[entry.name] = f"{entry.name} needs " + "; ".join(refusals)
+    return reasons
 
 
 def owner_alive(device: Device | None, worker: str) -> bool:

@@ -28,7 +28,7 @@ from django.utils import timezone
 from core.errors import Conflict, Failed, NotFound, ServiceError, Unavailable
 from fleet import selectors as fleet_selectors
 from fleet import services as fleet_services
-from fleet.models import Device, ModelState, ModelStatus
+from fleet.models import Device, EventCause, EventKind, ModelState, ModelStatus
 from fleet.selectors import is_loaded
 from inference import retention, selectors, work
 from inference.engine.manager import NOT_LOCAL
@@ -435,6 +435,7 @@ def model_load(*, model_name: str) -> bool:
     entry = _controllable(model_name)
     if not entry.enabled:
         raise Conflict(f"Model '{entry.name}' is disabled: {entry.disabled_reason}")
+    model_fit_check(entry=entry)
     since = timezone.now()
     if model_load_dispatch(model_name=entry.name) is None:
         raise Unavailable("Model service unavailable: no worker is running")
@@ -442,6 +443,18 @@ def model_load(*, model_name: str) -> bool:
     if outcome is not None and outcome.status == "error":
         raise Conflict(f"{entry.name}: {outcome.last_error}")
     return outcome is not None
+
+
+def model_fit_check(*, entry: ModelEntry) -> None:
+    """Refuse (Conflict) a load of a model no live device could ever hold, before any
+    worker is asked: the refusal is logged as an event and the model's state is left as
+    it is (unloaded), since not fitting is a property of the model, not a failure."""
+    if too_large := selectors.too_large_reason(entry):
+        fleet_services.model_event_record(
+            device_id=None, model_id=entry.pk, model_name=entry.name, kind=EventKind.REFUSE,
+            reason=f"{too_large}; not loaded", memory_mb=entry.vram_mb, cause=EventCause.REFUSED,
+        )  # fmt: skip
+        raise Conflict(f"{entry.name} cannot be loaded: {too_large}")
 
 
 def model_unload(*, model_name: str) -> bool:

@@ -7,6 +7,7 @@ worker claims and finishes them (``inference.run``). Nothing here runs a model.
 from __future__ import annotations
 
 import uuid
+from collections.abc import Mapping, Sequence
 
 from django.db.models import Max
 from django.utils import timezone
@@ -21,7 +22,7 @@ from inference.models import (
     WorkStatus,
 )
 from inference.planning import batch_plan, stage_of
-from models_registry.models import Task
+from models_registry.models import ModelEntry, Task
 
 UNFINISHED = selectors.UNFINISHED
 FINISHED = (WorkStatus.DONE, WorkStatus.FAILED)
@@ -61,7 +62,19 @@ def disabled_results_create(*, batch_id: uuid.UUID) -> int:
     if not reasons:
         return 0
     plan, _ = batch_plan(_labels(batch_id), every_frame, by_label, lambda names: {})
-    if not plan:
+    why = {
+        name: f"{name} is disabled in the registry" + (f": {reason}" if reason else "")
+        for name, reason in reasons.items()
+    }
+    return not_run_results_create(batch_id=batch_id, plan=plan, why=why)
+
+
+def not_run_results_create(
+    *, batch_id: uuid.UUID, plan: Mapping[str, Sequence[Sequence[int | None]]], why: dict[str, str]
+) -> int:
+    """For each model of ``plan`` that ``why`` names, a result on every frame or
+    detection it would have read, saying why it was not run. None twice; how many."""
+    if not any(name in why for name in plan):
         return 0
     frames = dict(Frame.objects.filter(batch_id=batch_id).values_list("index", "pk"))
     detections = {
@@ -72,14 +85,13 @@ def disabled_results_create(*, batch_id: uuid.UUID) -> int:
     rows = [
         EnrichmentResult(
             batch_id=batch_id,
-            frame_id=frames[frame],
-            detection_id=None if detection is None else detections[(frame, detection)],
+            frame_id=frames[frame or 0],
+            detection_id=None if detection is None else detections[(frame or 0, detection)],
             model_name=name,
-            error=f"{name} is disabled in the registry"
-            + (f": {reasons[name]}" if reasons[name] else "")
-            + "; not run",
+            error=f"{why[name]}; not run",
         )
         for name, targets in plan.items()
+        if name in why
         for frame, detection in targets
     ]
     EnrichmentResult.objects.bulk_create(rows, ignore_conflicts=True)
@@ -90,6 +102,17 @@ def batch_items_create(*, batch_id: uuid.UUID, device_id: int | None) -> int:
     """The batch's items on a device (none twice), and the results of the disabled
     models its triggers name; how many items the batch has."""
     disabled_results_create(batch_id=batch_id)
+    planned = batch_work(batch_id)
+    # A model no device here could ever hold (larger than the zoo pool, say) is not
+    # queued to be refused on every batch: its results say why at once.
+    too_large = selectors.too_large_reasons(
+        ModelEntry.objects.filter(name__in=[name for name, _, _ in planned]), device_id=device_id
+    )
+    not_run_results_create(
+        batch_id=batch_id,
+        plan={name: targets for name, _, targets in planned},
+        why=too_large,
+    )
     now = timezone.now()
     WorkItem.objects.bulk_create(
         [
@@ -103,7 +126,8 @@ def batch_items_create(*, batch_id: uuid.UUID, device_id: int | None) -> int:
                 stage=stage,
                 created_at=now,
             )
-            for position, (name, stage, targets) in enumerate(batch_work(batch_id))
+            for position, (name, stage, targets) in enumerate(planned)
+            if name not in too_large
         ],
         ignore_conflicts=True,
     )

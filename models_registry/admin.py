@@ -87,6 +87,7 @@ class InferenceSettingsAdmin(admin.ModelAdmin):
         "max_memory_per_model",
         "warmup_on_startup",
         "cpu_fallback",
+        "zoo_cpu_fallback",
     ]
 
     def has_add_permission(self, request: HttpRequest) -> bool:

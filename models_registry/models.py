@@ -215,8 +215,22 @@ class InferenceSettings(models.Model):
     zoo_vram_budget_mb = models.PositiveIntegerField(
         default=1650, help_text="The enrichment zoo's pool on each device, in MB."
     )
+    # The Model Management document's "graceful degradation: falls back to CPU if GPU is
+    # full" is for its task models; the zoo's budget is the Model Zoo document's, which
+    # has no CPU, so the zoo stays on the GPU unless an operator says otherwise.
     cpu_fallback = models.BooleanField(
-        default=False, help_text="Place a model that does not fit on the GPU on the CPU."
+        default=True,
+        help_text=(
+            "Task models (the Model Management API's): place one that does not fit on the "
+            "GPU on the CPU instead of refusing it."
+        ),
+    )
+    zoo_cpu_fallback = models.BooleanField(
+        default=False,
+        help_text=(
+            "Zoo models (enrichment): place one that does not fit the zoo pool or the GPU "
+            "on the CPU instead of refusing it."
+        ),
     )
     eviction_policy = models.CharField(
         max_length=20,

@@ -62,6 +62,13 @@ class LoadedModelSerializer(serializers.Serializer):
         help_text="Memory counted for the model: the larger of its estimate and measured size"
     )
     load_time = serializers.FloatField(help_text="How long the load took, in seconds")
+    device = serializers.CharField(
+        help_text=(
+            'Where the model runs: its device (cuda:0, ...), or "cpu" when CPU fallback '
+            "placed it there because it did not fit the GPU (its memory_usage_gb is then 0: "
+            "it holds no VRAM). Beyond the document, additive"
+        )
+    )
 
 
 class ManagementStatusSerializer(serializers.Serializer):

@@ -35,6 +35,22 @@ class ZooModelSerializer(serializers.Serializer):
     load_count = serializers.IntegerField(
         help_text="Current reference count: leases held on the model (0 if not loaded)"
     )
+    fits_pool = serializers.BooleanField(
+        help_text=(
+            "Whether vram_mb fits pool_mb. False: the model can never load on the GPU "
+            "here (a load is refused before anything happens and batches skip it with "
+            "the reason), unless zoo CPU fallback places it on the CPU; not a failure, "
+            "its status stays unloaded. Beyond the document, additive"
+        )
+    )
+    pool_mb = serializers.IntegerField(
+        help_text=(
+            "The room it is judged against: for a zoo model the zoo pool of one device "
+            "(zoo_vram_budget_mb, or the device's whole budget where smaller; the "
+            "largest over the live devices), for a task model the largest device budget. "
+            "Beyond the document, additive"
+        )
+    )
 
     def to_representation(self, instance: Any) -> Any:
         data = super().to_representation(instance)
@@ -97,6 +113,10 @@ class ZooCompactModelSerializer(serializers.Serializer):
         allow_null=True, help_text="Last usage timestamp (null if never used)"
     )
     enabled = serializers.BooleanField()
+    fits_pool = serializers.BooleanField(
+        help_text="Whether vram_mb fits the zoo pool of one device (see the registry's)"
+    )
+    pool_mb = serializers.IntegerField(help_text="The zoo pool of one device, in MB")
 
 
 class ZooCompactStatusSerializer(serializers.Serializer):

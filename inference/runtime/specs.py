@@ -39,6 +39,7 @@ def settings_of(row: InferenceSettings) -> ManagerSettings:
         offload_threshold=row.offload_threshold,
         zoo_pool_mb=row.zoo_vram_budget_mb,
         cpu_fallback=row.cpu_fallback,
+        zoo_cpu_fallback=row.zoo_cpu_fallback,
         policy=row.eviction_policy,
         keep_alive_s=float(row.keep_alive_s),
     )

@@ -115,6 +115,8 @@ def test_loaded_models_are_keyed_by_task_as_the_document_has_them(tool):
     loaded = tool["status"]["loadedModels"]
 
     assert isinstance(loaded, dict)
+    (device,) = {entry.pop("device") for entry in loaded.values()}  # additive: where it runs
+    assert device.startswith("sim:")
     assert loaded == {
         "objectDetection": {"modelId": "yolov8n", "memoryUsageGb": 0.5, "loadTime": 0.8}
     }

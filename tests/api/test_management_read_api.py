@@ -172,7 +172,12 @@ def test_status_shows_loaded_task_models_with_memory_and_load_duration(api):
     body = api.get("/api/models/status").json()
 
     assert body["loaded_models"] == {
-        "object_detection": {"model_id": "yolov8n", "memory_usage_gb": 0.59, "load_time": 0.812}
+        "object_detection": {
+            "model_id": "yolov8n",
+            "memory_usage_gb": 0.59,
+            "load_time": 0.812,
+            "device": device.name,  # additive: where it runs
+        }
     }
     assert body["total_vram_allocated_gb"] == round((600 + 200) / 1024, 2)
 

@@ -12,7 +12,7 @@ import pytest
 from django.db import connection
 from django.utils import timezone
 
-from fleet.models import Device
+from fleet.models import Device, ModelEvent
 from inference.engine.manager import ManagerError
 from inference.run import model_release
 from inference.runtime.zoo import ModelZoo
@@ -73,6 +73,13 @@ def test_load_answers_with_the_model_loaded(worker, staff_api):
     assert response.json()["available"] is True
 
 
+def test_a_task_model_is_judged_against_the_whole_device_budget(worker, staff_api):
+    response = staff_api.post("/api/system/models/yolov8n/load")
+
+    assert response.status_code == 200
+    assert (response.json()["fits_pool"], response.json()["pool_mb"]) == (True, 6553)  # 80 %
+
+
 def test_a_load_that_fails_is_a_409_with_the_reason(worker, staff_api):
     worker.loader.failures["pet-classifier"] = missing_weights("pet-classifier", "/models/pet")
 
@@ -87,6 +94,31 @@ def test_a_model_too_large_for_the_pool_is_refused_with_the_reason(worker, staff
 
     assert response.status_code == 409
     assert "needs 2000 MB" in response.json()["detail"]
+
+
+def test_a_model_too_large_for_the_pool_is_refused_before_any_worker_is_asked(worker, staff_api):
+    response = staff_api.post("/api/system/models/xclip-base/load")
+
+    assert response.json()["detail"] == (
+        "xclip-base cannot be loaded: xclip-base needs 2000 MB, more than the whole zoo "
+        "pool of 1650 MB on sim:51"
+    )
+    assert worker.sent == []
+    model = staff_api.get("/api/system/models/xclip-base").json()
+    assert (model["status"], model["fits_pool"]) == ("unloaded", False)  # not a red error
+    event = ModelEvent.objects.get(model_name="xclip-base")
+    assert (event.kind, event.cause) == ("refuse", "refused")
+
+
+def test_with_zoo_cpu_fallback_a_model_too_large_for_the_pool_loads_on_the_cpu(worker, staff_api):
+    InferenceSettings.objects.filter(pk=1).update(zoo_cpu_fallback=True)
+    worker.manager.refresh()  # as a worker sees a settings change within seconds
+
+    response = staff_api.post("/api/system/models/xclip-base/load")
+
+    assert response.status_code == 200
+    assert response.json()["status"] == "loaded"
+    assert worker.manager.snapshot()["xclip-base"].on_cpu is True
 
 
 def test_unload_answers_with_the_model_unloaded(worker, staff_api):

@@ -80,7 +80,16 @@ def test_a_selection_that_loads_answers_the_documents_200_once_loaded(worker, st
     assert selected() == "yolov8s"
 
 
-def test_a_model_larger_than_every_budget_is_refused_and_nothing_changes(worker, staff_api):
+@pytest.fixture
+def no_cpu_fallback(worker):
+    """Task models stay on the GPU: one larger than its budget is refused."""
+    InferenceSettings.objects.filter(pk=1).update(cpu_fallback=False)
+    worker.manager.refresh()  # as a worker sees a settings change within seconds
+
+
+def test_a_model_larger_than_every_budget_is_refused_and_nothing_changes(
+    worker, staff_api, no_cpu_fallback
+):
     response = staff_api.post(f"{URL}&model_name=yolov8l")
 
     assert response.status_code == 500
@@ -93,7 +102,7 @@ def test_a_model_larger_than_every_budget_is_refused_and_nothing_changes(worker,
     assert worker.sent == []
 
 
-def test_a_measured_size_larger_than_the_budget_is_refused_too(worker, staff_api):
+def test_a_measured_size_larger_than_the_budget_is_refused_too(worker, staff_api, no_cpu_fallback):
     ModelStateFactory(
         model=ModelEntry.objects.get(name="yolov8m"), device=worker.device,
         status=ModelStatus.UNLOADED, measured_mb=3500,
@@ -106,7 +115,9 @@ def test_a_measured_size_larger_than_the_budget_is_refused_too(worker, staff_api
     assert selected() == "yolov8n"
 
 
-def test_insisting_selects_it_without_a_load_a_worker_would_refuse(worker, staff_api):
+def test_insisting_selects_it_without_a_load_a_worker_would_refuse(
+    worker, staff_api, no_cpu_fallback
+):
     response = staff_api.post(f"{URL}&model_name=yolov8l&force=true")
 
     assert response.status_code == 200
@@ -119,16 +130,22 @@ def test_insisting_selects_it_without_a_load_a_worker_would_refuse(worker, staff
     assert worker.sent == []
 
 
-def test_with_cpu_fallback_a_model_too_large_for_the_gpu_is_selected_and_loaded(worker, staff_api):
-    InferenceSettings.objects.filter(pk=1).update(cpu_fallback=True)
-    worker.manager.refresh()  # as a worker sees a settings change within seconds
+def test_by_default_a_model_too_large_for_the_gpu_is_selected_and_loaded_on_the_cpu(
+    worker, staff_api
+):
+    assert InferenceSettings.load().cpu_fallback is True  # the document's degradation
 
     response = staff_api.post(f"{URL}&model_name=yolov8l")
 
     assert response.status_code == 200
     assert response.json()["message"] == "Model selection updated"
+    assert worker.sent == ["yolov8l"]
     assert ModelState.objects.get(model__name="yolov8l").on_cpu_fallback is True
     assert selected() == "yolov8l"
+    loaded = staff_api.get("/api/models/status").json()["loaded_models"]["object_detection"]
+    assert loaded["model_id"] == "yolov8l"
+    assert loaded["device"] == "cpu"
+    assert loaded["memory_usage_gb"] == 0  # it holds no VRAM
 
 
 def test_a_load_that_fails_is_a_500_with_the_reason_and_the_old_selection_back(worker, staff_api):

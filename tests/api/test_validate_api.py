@@ -61,6 +61,7 @@ def test_a_selection_that_fits_is_valid(api, gpu):
 
 
 def test_a_selection_larger_than_the_device_is_invalid_with_the_documents_warnings(api, gpu):
+    InferenceSettings.objects.filter(pk=1).update(cpu_fallback=False)  # the document's example
     gpu(8)
     _select(
         video_summarization="llama-4-maverick",
@@ -77,6 +78,29 @@ def test_a_selection_larger_than_the_device_is_invalid_with_the_documents_warnin
         "Total required VRAM (24.0 GB) exceeds available VRAM (8.0 GB)",
         "Consider selecting smaller models or reducing simultaneous tasks",
     ]
+
+
+def test_with_cpu_fallback_an_invalid_selection_says_it_would_run_on_the_cpu(api, gpu):
+    # Valid stays the document's VRAM sum; the warnings say what would really happen.
+    assert InferenceSettings.load().cpu_fallback is True
+    gpu(8)
+    _select(
+        video_summarization="llama-4-maverick",
+        object_detection="yolov8l",
+        object_tracking="samurai",
+    )
+
+    body = api.post(URL).json()
+
+    assert body["valid"] is False
+    assert body["warnings"] == [
+        "Total required VRAM (24.0 GB) exceeds available VRAM (8.0 GB)",
+        "CPU fallback is on: a selected model that does not fit the GPU when it loads runs "
+        "on the CPU, more slowly, instead of failing",
+        "Consider selecting smaller models or reducing simultaneous tasks",
+    ]
+    InferenceSettings.objects.filter(pk=1).update(cpu_fallback=False)
+    assert len(api.post(URL).json()["warnings"]) == 2  # the next request sees the change
 
 
 def test_a_selection_over_the_threshold_but_within_the_device_says_so(api, gpu):

@@ -25,6 +25,8 @@ MODEL_FIELDS = {
     "available": bool,
     "path": str,
     "load_count": int,
+    "fits_pool": bool,  # additive: whether it fits the zoo pool at all
+    "pool_mb": int,  # additive: the pool it is judged against
 }
 
 DOCUMENT_ORDER = [
@@ -181,6 +183,8 @@ def test_one_model_answers_with_the_documents_fields(reader_api):
         "available": False,
         "path": "/models/model-zoo/yolo11-license-plate/license-plate-finetune-v1n.pt",
         "load_count": 0,
+        "fits_pool": True,  # additive: whether it fits the zoo pool at all
+        "pool_mb": 1650,  # additive: the pool it is judged against
         "disabled_reason": None,  # additive: why a model is disabled
     }
 

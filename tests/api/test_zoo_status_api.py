@@ -38,6 +38,8 @@ def test_it_answers_with_the_documents_fields_and_counts(api):
         "vram_mb",
         "last_used_at",
         "enabled",
+        "fits_pool",  # additive
+        "pool_mb",  # additive
     }
 
 

@@ -16,7 +16,7 @@ from fleet.models import ModelStatus
 from latency import services as latency_services
 from latency.models import SampleKind
 from latency.services import Sample
-from models_registry.models import ModelEntry, Task
+from models_registry.models import InferenceSettings, ModelEntry, Task
 from tests.factories import DeviceFactory, ModelStateFactory, UserFactory
 
 
@@ -131,6 +131,7 @@ def test_a_selection_that_would_not_fit_needs_a_confirmation(staff, settings):
 def test_a_model_no_device_could_hold_needs_a_confirmation_that_says_why(staff):
     # The whole selection fits by the estimates, but the size measured on the only
     # device is larger than its whole budget: a worker would refuse to load it.
+    InferenceSettings.objects.filter(pk=1).update(cpu_fallback=False)  # else: on the CPU
     device = DeviceFactory(name="sim:7", total_memory_mb=16384, budget_mb=13107)
     yolov8s = ModelEntry.objects.get(name="yolov8s")
     ModelStateFactory(model=yolov8s, device=device, status=ModelStatus.UNLOADED, measured_mb=14000)
