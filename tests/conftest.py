@@ -11,6 +11,7 @@ from django.conf import settings
 from rest_framework.authtoken.models import Token
 from rest_framework.test import APIClient
 
+from fleet.snapshots import snapshots
 from tests.factories import DeviceFactory, UserFactory
 from tests.servers import in_ci
 from zoo_project.data import prepare
@@ -81,6 +82,15 @@ def pytest_collection_modifyitems(items: list[pytest.Item]) -> None:
             raise pytest.UsageError(
                 f"{item.nodeid}: django_db(transaction=True) needs serialized_rollback=True"
             )
+
+
+@pytest.fixture(autouse=True)
+def _fresh_documents():
+    """No status document kept by one test is served in another: a test's rolled-back
+    transaction can leave the status version where it found it."""
+    snapshots.clear()
+    yield
+    snapshots.clear()
 
 
 @pytest.fixture

@@ -9,7 +9,6 @@ import pytest
 from fleet import services as fleet_services
 from fleet.disclosure import public_path
 from fleet.models import EventCause
-from fleet.snapshots import snapshots
 from models_registry import services as registry_services
 from models_registry.models import ModelEntry
 from tests.factories import DeviceFactory
@@ -18,13 +17,6 @@ pytestmark = pytest.mark.django_db
 
 PLATE_PATH = "/models/model-zoo/yolo11-license-plate/license-plate-finetune-v1n.pt"
 EVENTS = "/api/system/model-zoo/events"
-
-
-@pytest.fixture(autouse=True)
-def _fresh_documents():
-    snapshots.clear()
-    yield
-    snapshots.clear()
 
 
 def paths(client) -> dict[str, str]:

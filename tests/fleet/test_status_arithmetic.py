@@ -7,18 +7,10 @@ from __future__ import annotations
 import pytest
 
 from fleet.models import ModelStatus
-from fleet.snapshots import snapshots
 from models_registry.models import ModelEntry
 from tests.factories import DeviceFactory, ModelStateFactory
 
 pytestmark = pytest.mark.django_db
-
-
-@pytest.fixture(autouse=True)
-def _fresh_documents():
-    snapshots.clear()
-    yield
-    snapshots.clear()
 
 
 def held(device, *names: str) -> None:
