@@ -35,7 +35,7 @@ BENCHES: dict[str, tuple[str, list[str], list[str]]] = {
     "overhead": ("bench.manager_overhead", [], ["--rounds", "3", "--calls", "5"]),
     "load": ("bench.load_throughput", [], ["--rounds", "2"]),
     "eviction": ("bench.eviction_cost", [], ["--rounds", "3"]),
-    "api": ("bench.api_throughput", [], ["--seconds", "3", "--rounds", "1"]),
+    "api": ("bench.api_throughput", [], ["--seconds", "2", "--rounds", "2"]),
     "waits": ("bench.web_waits", [], ["--seconds", "2", "--waiting", "20"]),
     "latency": ("bench.latency_history", [], ["--samples", "1000000", "--rounds", "5"]),
     "backlog": ("bench.backlog", [], ["--batches", "4"]),

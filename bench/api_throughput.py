@@ -44,6 +44,7 @@ from bench.wrk import wrk
 
 DEFAULT_URL = "postgres://postgres@127.0.0.1:5432/model_zoo_bench_api"
 ROOT = Path(__file__).resolve().parent.parent
+CONNECTIONS = 16  # wrk's
 ENDPOINTS = {
     "baseline": "/api/bench/baseline",
     "zoo models": "/api/system/models",
@@ -175,22 +176,40 @@ def collect_static() -> None:
 
 
 def throughput(database_url: str, seconds: int, rounds: int, workers: int) -> dict[str, Any]:
-    with served(database_url, workers=workers) as base:
+    """Each endpoint's requests/s as a ratio to the baseline measured right before it:
+    every run of an endpoint is paired with its own baseline run, so a slow stretch of
+    a shared machine weighs on both sides of a ratio; the figure is the median of the
+    rounds' ratios (rounds alternate the endpoints' order)."""
+    # gunicorn lets whichever process wakes first accept every connection wrk opens at
+    # once: a run would measure one process or both by chance (ratios from 0.3 to 1.8
+    # were seen). Capping each process at its share spreads them evenly.
+    share = f"--worker-connections {max(1, CONNECTIONS // workers)}"
+    with served(database_url, workers=workers, extra={"GUNICORN_CMD_ARGS": share}) as base:
         for url in ENDPOINTS.values():  # warm every process's connections and documents
-            _wrk(base + url, 2, 8)
+            _wrk(base + url, 2, CONNECTIONS)
         rps: dict[str, list[float]] = {name: [] for name in ENDPOINTS}
-        names = list(ENDPOINTS)
+        ratios: dict[str, list[float]] = {name: [] for name in ENDPOINTS}
+        names = [name for name in ENDPOINTS if name != "baseline"]
         for round_ in range(rounds):
             for name in names if round_ % 2 == 0 else reversed(names):
-                rps[name].append(_wrk(base + ENDPOINTS[name], seconds, 16))
-    medians = {name: statistics.median(values) for name, values in rps.items()}
+                baseline = _wrk(base + ENDPOINTS["baseline"], seconds, CONNECTIONS)
+                measured = _wrk(base + ENDPOINTS[name], seconds, CONNECTIONS)
+                rps["baseline"].append(baseline)
+                rps[name].append(measured)
+                ratios[name].append(measured / baseline)
+    ratios["baseline"] = [1.0]
     return {
         "workers": workers,
         "seconds_per_run": seconds,
         "rounds": rounds,
-        "requests_per_second": {name: round(value, 1) for name, value in medians.items()},
+        "requests_per_second": {
+            name: round(statistics.median(values), 1) for name, values in rps.items()
+        },
         "ratio_to_baseline": {
-            name: round(value / medians["baseline"], 3) for name, value in medians.items()
+            name: round(statistics.median(values), 3) for name, values in ratios.items()
+        },
+        "ratio_range": {
+            name: [round(min(values), 3), round(max(values), 3)] for name, values in ratios.items()
         },
     }
 
@@ -214,8 +233,10 @@ def markdown(result: dict[str, Any]) -> str:
     tp = result["throughput_18"]
     lines = [
         f"API throughput: gunicorn with {tp['workers']} processes of 32 threads on PostgreSQL, "
-        f"wrk on loopback (16 connections), median of {tp['rounds']} runs of "
-        f"{tp['seconds_per_run']} s; statements per request counted by PostgreSQL",
+        f"wrk on loopback ({CONNECTIONS} connections, spread evenly); each endpoint's run "
+        f"of {tp['seconds_per_run']} s paired with a baseline run just before it, ratio = "
+        f"median over {tp['rounds']} rounds (lowest-highest in brackets); statements per "
+        "request counted by PostgreSQL",
         "",
         "| endpoint | models | requests/s | ratio to baseline | goal | statements/request |",
         "|---|---:|---:|---:|---:|---:|",
@@ -229,8 +250,10 @@ def markdown(result: dict[str, Any]) -> str:
                 if name == "baseline"
                 else (f">= {goal}: " + ("met" if ratio >= goal else "MISSED"))
             )
+            low, high = tp["ratio_range"][name]
+            spread = "" if name == "baseline" else f" ({low}-{high})"
             lines.append(
-                f"| {name} | {models} | {tp['requests_per_second'][name]} | {ratio} "
+                f"| {name} | {models} | {tp['requests_per_second'][name]} | {ratio}{spread} "
                 f"| {verdict} | {statements[name]} |"
             )
     return "\n".join(lines)
@@ -250,8 +273,8 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument(
         "--database-url", default=os.environ.get("BENCH_API_DATABASE_URL", DEFAULT_URL)
     )
-    parser.add_argument("--seconds", type=int, default=8)
-    parser.add_argument("--rounds", type=int, default=2)
+    parser.add_argument("--seconds", type=int, default=3)
+    parser.add_argument("--rounds", type=int, default=4)
     parser.add_argument("--workers", type=int, default=int(os.environ.get("WEB_CONCURRENCY", 2)))
     parser.add_argument("--json", type=Path, help="Also write the figures as JSON here")
     args = parser.parse_args(argv)

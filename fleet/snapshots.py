@@ -3,9 +3,11 @@
 A document (whatever a caller builds from the selectors: a rendered body, a dict) is
 kept in this process under the status version it was read at
 (``fleet.models.StatusVersion``, which database triggers change in the same transaction
-as any write to the tables behind the documents). Serving it costs one read of that row;
-a version read after a write commits differs from every version read before it, so a
-committed change is never answered with an older document, whichever process wrote it.
+as any write to the tables behind the documents). Serving it costs one read of that row
+(shared by the requests of a process that arrive while the previous read is in flight:
+``SharedRead``); a version read after a write commits differs from every version read
+before it, so a committed change is never answered with an older document, whichever
+process wrote it.
 
 Liveness is the one input that changes without a write: a device whose heartbeat is
 older than ``ZOO_WORKER_HEARTBEAT_TIMEOUT_S`` stops counting as holding its models. A
@@ -83,6 +85,60 @@ def liveness_horizon() -> datetime:
     return now + timedelta(days=365) if oldest is None else oldest + timeout
 
 
+class SharedRead:
+    """Status version reads shared by the threads of one process. A caller takes the
+    first read that *begins after it asked*, never one already in flight, so the version
+    it gets was read after any change committed before its request, whichever process
+    committed it. Under load, each read serves every request that arrived during the
+    one before it: the database sees one statement per read, not one per request.
+
+    A caller inside a transaction reads for itself (its own writes count, see
+    ``status_version``); so does a caller whose shared read failed.
+    """
+
+    def __init__(self, read: Callable[[], int | None]) -> None:
+        self._read = read
+        self._changed = threading.Condition()
+        self._begun = 0  # reads begun so far; the one in flight, if any, is the last
+        self._done = 0  # the newest read finished
+        self._value: int | None = None  # what it read (None if it failed)
+        self._failed = False
+        self._in_flight = False
+
+    def __call__(self) -> int | None:
+        if connection.in_atomic_block:
+            return self._read()
+        with self._changed:
+            needed = self._begun + 1  # a read begun from now on
+            while self._done < needed and self._in_flight:
+                self._changed.wait()
+            if self._done >= needed:
+                failed, value = self._failed, self._value
+            else:  # nobody is reading: this thread reads for everyone waiting
+                self._in_flight = True
+                self._begun += 1
+                return self._lead(self._begun)
+        return self._read() if failed else value
+
+    def _lead(self, number: int) -> int | None:
+        self._changed.release()  # the read runs outside the lock
+        try:
+            value = self._read()
+            failed = False
+        except BaseException:
+            value, failed = None, True
+            raise
+        finally:
+            self._changed.acquire()
+            self._in_flight = False
+            self._done, self._value, self._failed = number, value, failed
+            self._changed.notify_all()
+        return value
+
+
+shared_status_version = SharedRead(status_version)
+
+
 @dataclass(frozen=True)
 class _Kept(Generic[T]):
     version: int | None
@@ -100,7 +156,7 @@ class Snapshots:
     def get(self, key: str, build: Callable[[], T]) -> T:
         """The document ``key`` as of now: kept if nothing it depends on has changed,
         else built again by ``build`` (outside any lock: two threads may both build)."""
-        version = status_version()
+        version = shared_status_version()
         kept = self._kept.get(key)
         if (
             settings.ZOO_STATUS_SNAPSHOTS

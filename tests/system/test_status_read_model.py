@@ -47,3 +47,38 @@ def test_a_committed_change_is_in_the_next_answer_of_every_web_process():
             assert status == 200
             row = next(row for row in body["models"] if row["name"] == entry.name)
             assert row["display_name"] == f"Face {round_}"
+
+
+def test_under_concurrent_load_a_committed_change_is_in_the_next_answer():
+    """Many threads reading at once share version reads; none that asks after a commit
+    is answered from a read begun before it."""
+    import threading
+
+    device = DeviceFactory(heartbeat_at=timezone.now() + timezone.timedelta(hours=1))
+    entry = ModelEntry.objects.get(name="yolo11-face")
+    state = ModelStateFactory(model=entry, device=device, status="unloaded")
+    stop = threading.Event()
+    answered: list[int] = []
+
+    def hammer(base: str) -> None:
+        while not stop.is_set():
+            answered.append(http("GET", f"{base}/api/system/model-zoo/status")[0])
+
+    with web_server(workers=2) as base:
+        load = [threading.Thread(target=hammer, args=(base,), daemon=True) for _ in range(12)]
+        for thread in load:
+            thread.start()
+        try:
+            for round_ in range(ROUNDS * 4):
+                loaded = round_ % 2 == 0
+                ModelState.objects.filter(pk=state.pk).update(
+                    status="loaded" if loaded else "unloaded"
+                )
+                assert _zoo_row(base, entry.name)["status"] == (
+                    "loaded" if loaded else "unloaded"
+                ), f"round {round_}"
+        finally:
+            stop.set()
+            for thread in load:
+                thread.join(10)
+    assert answered and set(answered) == {200}
