@@ -8,13 +8,14 @@ with ``status`` and an error body in the provider's shape, after ``delay_s``."""
 from __future__ import annotations
 
 import json
-import threading
 import time
 from collections.abc import Iterator
 from contextlib import contextmanager
 from dataclasses import dataclass, field
-from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
+from http.server import BaseHTTPRequestHandler
 from typing import Any
+
+from tests.servers import local_http
 
 
 @dataclass
@@ -109,14 +110,5 @@ def _handler(stand_in: StandIn) -> type[BaseHTTPRequestHandler]:
 def provider_stand_in() -> Iterator[StandIn]:
     """A running stand-in on a free local port, shut down on exit."""
     stand_in = StandIn()
-    server = ThreadingHTTPServer(("127.0.0.1", 0), _handler(stand_in))
-    server.daemon_threads = True
-    stand_in.url = f"http://127.0.0.1:{server.server_address[1]}"
-    thread = threading.Thread(target=server.serve_forever, daemon=True)
-    thread.start()
-    try:
+    with local_http(_handler(stand_in)) as stand_in.url:
         yield stand_in
-    finally:
-        server.shutdown()
-        server.server_close()
-        thread.join(timeout=5)

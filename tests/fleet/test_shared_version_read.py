@@ -32,87 +32,81 @@ class Database:
         return seen
 
 
-def ask(shared: SharedRead, answers: list, count: int) -> list[threading.Thread]:
-    threads = [threading.Thread(target=lambda: answers.append(shared())) for _ in range(count)]
-    for thread in threads:
-        thread.start()
-    return threads
+class Callers:
+    """``count`` threads asking ``shared`` at once; what each got, or what it raised."""
+
+    def __init__(self, shared: SharedRead, count: int) -> None:
+        self.answers: list[int | None] = []
+        self.errors: list[Exception] = []
+        self.threads = [threading.Thread(target=self._ask, args=(shared,)) for _ in range(count)]
+        for thread in self.threads:
+            thread.start()
+
+    def _ask(self, shared: SharedRead) -> None:
+        try:
+            self.answers.append(shared())
+        except ConnectionError as error:
+            self.errors.append(error)
+
+    def join(self) -> None:
+        for thread in self.threads:
+            thread.join(5)
 
 
-def wait_until_waiting(shared: SharedRead, count: int) -> None:
+def read_in_flight() -> tuple[Database, SharedRead, Callers]:
+    """One caller's read, begun and held open until ``database.release`` is set."""
+    database = Database()
+    shared = SharedRead(database.read)
+    database.release.clear()
+    first = Callers(shared, 1)
+    database.started.wait(5)
+    return database, shared, first
+
+
+def waiting(shared: SharedRead, count: int) -> Callers:
+    """``count`` callers, once every one of them waits for a read."""
+    callers = Callers(shared, count)
     deadline = time.monotonic() + 5
     while len(shared._changed._waiters) < count:  # type: ignore[attr-defined]
         assert time.monotonic() < deadline, "the callers never waited"
         time.sleep(0.001)
+    return callers
 
 
 def test_callers_that_arrive_during_a_read_share_the_next_one():
-    database = Database()
-    shared = SharedRead(database.read)
-    database.release.clear()
-    first: list[int] = []
-    leader = ask(shared, first, 1)
-    database.started.wait(5)
-    later: list[int] = []
-    followers = ask(shared, later, 8)
-    wait_until_waiting(shared, 8)
+    database, shared, first = read_in_flight()
+    later = waiting(shared, 8)
 
     database.release.set()
-    for thread in leader + followers:
-        thread.join(5)
+    first.join(), later.join()
 
-    assert first == [1] and later == [1] * 8
-    assert database.reads == 2  # the leader's read, then one for all eight
+    assert first.answers == [1] and later.answers == [1] * 8
+    assert database.reads == 2  # the first caller's read, then one for all eight
 
 
 def test_a_change_committed_while_a_read_was_in_flight_is_seen_by_later_callers():
-    database = Database()
-    shared = SharedRead(database.read)
-    database.release.clear()
-    first: list[int] = []
-    leader = ask(shared, first, 1)
-    database.started.wait(5)  # that read saw version 1 ...
-    database.version = 2  # ... and then a change commits, before the next request
-    later: list[int] = []
-    followers = ask(shared, later, 4)
-    wait_until_waiting(shared, 4)
+    database, shared, first = read_in_flight()  # that read saw version 1 ...
+    database.version = 2  # ... and then a change commits, before the next requests
+    later = waiting(shared, 4)
 
     database.release.set()
-    for thread in leader + followers:
-        thread.join(5)
+    first.join(), later.join()
 
-    assert first == [1]
-    assert later == [2] * 4  # none took the read that began before it asked
+    assert first.answers == [1]
+    assert later.answers == [2] * 4  # none took the read that began before it asked
 
 
 def test_when_a_shared_read_fails_its_leader_raises_and_the_others_read_for_themselves():
-    database = Database()
-    shared = SharedRead(database.read)
-    database.release.clear()
-    first: list[int] = []
-    leader = ask(shared, first, 1)
-    database.started.wait(5)
-    answers: list[int] = []
-    errors: list[Exception] = []
+    database, shared, first = read_in_flight()
+    later = waiting(shared, 4)
+    database.failing = {2}  # the next read, which one of the four makes for all of them
 
-    def ask_once() -> None:
-        try:
-            answers.append(shared())
-        except ConnectionError as error:
-            errors.append(error)
-
-    followers = [threading.Thread(target=ask_once) for _ in range(4)]
-    for thread in followers:
-        thread.start()
-    wait_until_waiting(shared, 4)
-    database.failing = {2}  # the next read, which one follower makes for all four
     database.release.set()
-    for thread in [*leader, *followers]:
-        thread.join(5)
+    first.join(), later.join()
 
-    assert first == [1]
-    assert len(errors) == 1  # the follower that made the failed read
-    assert answers == [1, 1, 1]  # the others, each by a read of its own
+    assert first.answers == [1]
+    assert len(later.errors) == 1  # the caller that made the failed read
+    assert later.answers == [1, 1, 1]  # the others, each by a read of its own
     assert database.reads == 1 + 1 + 3
 
 
