@@ -1,45 +1,43 @@
 """The model manager: one per device, living in the worker process.
 
-It keeps models in memory inside the device's budget and the zoo's pool, loads them one
-at a time, shares one load among concurrent acquirers, never evicts a model in use, and
-writes every transition through a ``StateSink`` so both APIs show what really happened.
+It keeps models in memory inside the device's budget and the zoo's pool, loads them one at a
+time, shares one load among concurrent acquirers, never evicts a model in use, and writes every
+transition through a ``StateSink`` so both APIs show what really happened.
 
-Locks: ``_lock`` guards the bookkeeping and is only ever held briefly; ``_load_slot``
-makes loads sequential on the device and is held only by the thread that loads. Nobody
-holds a lock while a model runs, and acquiring a model already in memory never waits
-for a load of another model.
+Locks: ``_lock`` guards the bookkeeping and is only ever held briefly; ``_load_slot`` makes
+loads sequential on the device and is held only by the thread that loads. Nobody holds a lock
+while a model runs, and acquiring a model already in memory never waits for a load of another
+model.
 
-Every exit path leaves the books true. A worker's soft time limit raises an exception
-wherever its main thread is (in the loader, the device, a sink write, a model's close
-or predict, or at any call made here), so each step is written to be undone or
-completed, and then the exception goes on:
+Every exit path leaves the books true. A worker's soft time limit raises an exception wherever
+its main thread is (in the loader, the device, a sink write, a model's close or predict, or at
+any call made here), so each step is written to be undone or completed, and then the exception
+goes on:
 
 - A load is two-phase (``loading``). Admission computes the room and the victims under
-  ``_lock``, then reserves; every later step (the evictions, the ``loading`` row, the
-  loader, the measure, the device's ``on_loaded``) runs under one handler that, on any
-  exception (``BaseException`` included), undoes all of them: victims not yet freed go
-  back on the books intact, the model is closed and the device told, the reservation
-  is dropped and the row says ``error``; the loader's lease then takes the load off
-  the books and wakes its waiters with the failure (``_unlease``). The load stands
-  from its commit's last step (``status = loaded``) on: what raises after that (the
-  ``loaded`` row, a hook) gives back only the acquirer's lease.
-- A count (a lease taken or given back, a resident taken off the books) is made under
-  ``_lock`` and handed at once to the handler that undoes or completes it: an
-  acquisition that raises gives its lease back, a lease is given back once, a resident
-  taken to be freed is freed or put back.
-- Memory stops counting only once it is really given back (``freeing``): a model whose
-  close fails stays counted, in error, and is closed again by the next eviction,
-  unload, reap or use (``Resident.stranded``). A close or device call interrupted is
-  made once more, and so is each write of a record (``records.write_all``).
-- Locks are taken only in ``with`` blocks: the lock and the load slot are free, and
-  those waiting on a load are woken, on every exit.
-- A failure of the load itself (loader, measure, device) that is an ``Exception`` is
-  raised as ``ModelLoadFailed``; anything else is raised as it was.
+  ``_lock``, then reserves; every later step (the evictions, the ``loading`` row, the loader,
+  the measure, the device's ``on_loaded``) runs under one handler that, on any exception
+  (``BaseException`` included), undoes all of them: victims not yet freed go back on the books
+  intact, the model is closed and the device told, the reservation is dropped and the row says
+  ``error``; the loader's lease then takes the load off the books and wakes its waiters with the
+  failure (``_unlease``). The load stands from its commit's last step (``status = loaded``) on:
+  what raises after that (the ``loaded`` row, a hook) gives back only the acquirer's lease.
+- A count (a lease taken or given back, a resident taken off the books) is made under ``_lock``
+  and handed at once to the handler that undoes or completes it: an acquisition that raises
+  gives its lease back, a lease is given back once, a resident taken to be freed is freed or put
+  back.
+- Memory stops counting only once it is really given back (``freeing``): a model whose close
+  fails stays counted, in error, and is closed again by the next eviction, unload, reap or use
+  (``Resident.stranded``). A close or device call interrupted is made once more, and so is each
+  write of a record (``records.write_all``).
+- Locks are taken only in ``with`` blocks: the lock and the load slot are free, and those
+  waiting on a load are woken, on every exit.
+- A failure of the load itself (loader, measure, device) that is an ``Exception`` is raised as
+  ``ModelLoadFailed``; anything else is raised as it was.
 
-The parts it decides with live beside it: ``residents`` (what is held, leases),
-``admission`` (what fits, which idle models go), ``idle_policy`` (when an idle model
-leaves), ``freeing`` (giving memory back), ``records`` (what is written through the
-sink), ``errors`` (why not).
+The parts it decides with live beside it: ``residents`` (what is held, leases), ``admission``
+(what fits, which idle models go), ``idle_policy`` (when an idle model leaves), ``freeing``
+(giving memory back), ``records`` (what is written through the sink), ``errors`` (why not).
 """
 
 from __future__ import annotations
@@ -85,7 +83,6 @@ __all__ = [
     "ModelManager",
     "ModelNotLocal",
     "ModelRefused",
-    "ResidentView",
     "SpecProvider",
 ]
 
@@ -488,7 +485,11 @@ class ModelManager:
         """Read registry entries and settings afresh on their next use."""
         self._specs.invalidate()
 
-    # --- views ---------------------------------------------------------------------------
+    def reserve(self, wanted: dict[str, int]) -> tuple[list[str], list[str]]:
+        """Hold exactly ``wanted`` for servers outside this process (``Books.reserve``)."""
+        with self._lock:
+            self._lock.notify_all()  # a released reservation is room for those waiting
+            return self._books.reserve(wanted)
 
     def snapshot(self) -> dict[str, ResidentView]:
         with self._lock:

@@ -72,8 +72,17 @@ class Books:
         self.residents: dict[str, Resident] = {}
         self._freeing: dict[int, Resident] = {}
         # Memory held on the device by servers outside this process (a server-run
-        # option's server, while it answers): counted, never evicted (``reservations``).
+        # option's server, while it answers): counted, never evicted (``reserve``).
         self.reserved: dict[str, int] = {}
+
+    def reserve(self, wanted: dict[str, int]) -> tuple[list[str], list[str]]:
+        """Hold exactly ``wanted`` (model name → MB) as the device's reservations, memory
+        a server outside this process holds on it: counted as a model in use is, never
+        evicted; nothing is loaded for it or freed when it goes. (added, released)."""
+        added = [name for name in wanted if name not in self.reserved]
+        released = [name for name in self.reserved if name not in wanted]
+        self.reserved = dict(wanted)
+        return added, released
 
     def get(self, name: str) -> Resident | None:
         return self.residents.get(name)

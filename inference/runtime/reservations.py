@@ -1,7 +1,7 @@
 """A worker's reservations for the servers running on its device: every server-run
 option whose ``server_device`` names this device is probed (``GET <base>/models``) every
 ``ZOO_SERVER_PROBE_INTERVAL_S``; while it answers, the device's manager holds its
-``vram_mb`` as a reservation (``inference.engine.reservations``) and its state row on
+``vram_mb`` as a reservation (``ModelManager.reserve``) and its state row on
 this device says ``loaded`` with that memory, so ``/api/models/status`` counts it; once
 it stops answering (or is disabled, or its device changes), both are released."""
 
@@ -17,7 +17,6 @@ from django.utils import timezone
 from fleet import services as fleet_services
 from fleet.models import ModelStatus
 from inference.engine.remote import server_answers
-from inference.engine.reservations import reservations_set
 from inference.runtime.remote import server_url
 from inference.runtime.zoo import ModelZoo
 from models_registry.models import Loader, ModelEntry
@@ -60,7 +59,7 @@ class ServerReservations:
             if (url := server_url(entry)) and self._probe(url)
         }
         wanted = {name: entry.vram_mb for name, entry in answering.items()}
-        added, released = reservations_set(self.zoo.manager, wanted)
+        added, released = self.zoo.manager.reserve(wanted)
         now = timezone.now()
         for name in added:
             entry = answering[name]
@@ -74,7 +73,7 @@ class ServerReservations:
 
     def release_all(self) -> None:
         """Let every reservation go (the worker is stopping)."""
-        _, released = reservations_set(self.zoo.manager, {})
+        _, released = self.zoo.manager.reserve({})
         self._release(released, why="worker stopping")
 
     def _release(self, names: list[str], *, why: str) -> None:
