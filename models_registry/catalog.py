@@ -158,7 +158,7 @@ TASK_OPTIONS: dict[str, list[dict[str, Any]]] = {
                 "llava-hf/llava-v1.6-vicuna-13b-hf", "transformers", 27 * GB, "slow",
                 "Local LLaVA-NeXT VLM (Vicuna 13B)", "gb", "transformers", 0.5,
                 "/models/llava-next-13b"),
-        _option("claude", "Anthropic Claude", "external-api", "claude-sonnet-4-5", "external",
+        _option("claude", "Anthropic Claude", "external-api", "claude-sonnet-5-5", "external",
                 0, "fast", "External API (Anthropic); uses no local memory", "gb", "anthropic"),
         _option("gpt-4o", "OpenAI GPT-4o", "external-api", "gpt-4o", "external", 0, "fast",
                 "External API (OpenAI); uses no local memory", "gb", "openai"),

@@ -173,3 +173,31 @@ class MemorySink(StateSink):
 
     def count(self, kind: str) -> int:
         return sum(1 for event_kind, _ in self.events if event_kind == kind)
+
+
+class ThreadedMessages:
+    """Inference messages handled in a thread each, as a worker's pool would, instead of
+    sent to a broker: ``handle(request_id)`` runs on its own database connection."""
+
+    def __init__(self, monkeypatch: Any, handle: Any) -> None:
+        self.threads: list[threading.Thread] = []
+        self._handle = handle
+        monkeypatch.setattr("inference.tasks.run_inference.apply_async", self._deliver)
+
+    def _deliver(self, args: tuple[Any, ...], queue: str) -> None:
+        thread = threading.Thread(target=self._work, args=args, daemon=True)
+        self.threads.append(thread)
+        thread.start()
+
+    def _work(self, request_id: int) -> None:
+        from django.db import connection
+
+        try:
+            self._handle(request_id)
+        finally:
+            connection.close()
+
+    def join(self) -> None:
+        """Every delivered message finished (before the test's tables go)."""
+        for thread in self.threads:
+            thread.join(timeout=30)

@@ -9,13 +9,12 @@ import threading
 
 import numpy as np
 import pytest
-from django.db import connection
 from PIL import Image
 
 from inference import run
 from inference.runtime.zoo import ModelZoo
 from models_registry.models import ModelEntry, Task
-from tests.fakes import FakeLoader, oom
+from tests.fakes import FakeLoader, ThreadedMessages, oom
 
 pytestmark = pytest.mark.subprocess
 
@@ -36,23 +35,9 @@ def worker(django_db_serialized_rollback, transactional_db, monkeypatch):
     loader = FakeLoader()
     zoo.configure("sim:41", total_memory_mb=8192, worker="test", loader=loader)
     zoo.loader = loader  # type: ignore[attr-defined]
-    threads: list[threading.Thread] = []
-
-    def work(request_id):
-        try:
-            run.inference_run(request_id=request_id, zoo=zoo)
-        finally:
-            connection.close()
-
-    def deliver(args, queue):
-        thread = threading.Thread(target=work, args=args, daemon=True)
-        threads.append(thread)
-        thread.start()
-
-    monkeypatch.setattr("inference.tasks.run_inference.apply_async", deliver)
+    messages = ThreadedMessages(monkeypatch, lambda pk: run.inference_run(request_id=pk, zoo=zoo))
     yield zoo
-    for thread in threads:  # every delivered message finishes before the tables go
-        thread.join(timeout=30)
+    messages.join()
     zoo.close()
 
 

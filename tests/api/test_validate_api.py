@@ -150,7 +150,7 @@ def test_tasks_without_a_selection_need_nothing(api, gpu):
     assert body["model_requirements"] == {
         "video_summarization": {
             "model_name": "claude",
-            "model_id": "claude-sonnet-4-5",
+            "model_id": "claude-sonnet-5-5",
             "vram_gb": 0.0,
         }
     }

@@ -7,10 +7,8 @@ from __future__ import annotations
 
 import base64
 import io
-import threading
 
 import pytest
-from django.db import connection
 from PIL import Image
 
 from inference import run
@@ -19,7 +17,7 @@ from inference.runtime.zoo import ModelZoo
 from latency.models import LatencySample, SampleKind
 from latency.recorder import LatencyRecorder
 from models_registry.models import ModelEntry, Task
-from tests.fakes import FakeLoader
+from tests.fakes import FakeLoader, ThreadedMessages
 from tests.provider_stand_in import provider_stand_in
 from tests.servers import wait_for
 
@@ -49,25 +47,15 @@ def worker(django_db_serialized_rollback, transactional_db, monkeypatch):
         on_inference=recorder.inference, on_load=recorder.load,
     )  # fmt: skip
     recorder.worker, recorder.device_id = zoo.worker, zoo.device.pk
-    threads: list[threading.Thread] = []
 
-    def work(request_id):
-        try:
-            run.inference_serve(request_id=request_id, zoo=zoo)
-            recorder.flush()
-        finally:
-            connection.close()
+    def serve(request_id: int) -> None:
+        run.inference_serve(request_id=request_id, zoo=zoo)
+        recorder.flush()
 
-    def deliver(args, queue):
-        thread = threading.Thread(target=work, args=args, daemon=True)
-        threads.append(thread)
-        thread.start()
-
-    monkeypatch.setattr("inference.tasks.run_inference.apply_async", deliver)
-    zoo.threads = threads  # type: ignore[attr-defined]
+    messages = ThreadedMessages(monkeypatch, serve)
+    zoo.threads = messages.threads  # type: ignore[attr-defined]
     yield zoo
-    for thread in threads:
-        thread.join(timeout=30)
+    messages.join()
     zoo.close()
 
 
@@ -200,7 +188,7 @@ def test_claude_is_called_through_its_sdk(worker, staff_api, stand_in, settings)
     assert response.status_code == 200, response.json()
     assert response.json()["result"]["summary"] == stand_in.summary
     (call,) = stand_in.calls("/v1/messages")
-    assert call.body["model"] == "claude-sonnet-4-5"
+    assert call.body["model"] == "claude-sonnet-5-5"
     assert [b["type"] for b in call.body["messages"][0]["content"]] == ["image"] * 3 + ["text"]
 
 
