@@ -201,3 +201,16 @@ class ThreadedMessages:
         """Every delivered message finished (before the test's tables go)."""
         for thread in self.threads:
             thread.join(timeout=30)
+
+
+def simulated_zoo(device: str, *, total_memory_mb: int = 8192, **hooks: Any) -> Any:
+    """A worker's model zoo on a simulated device of ``total_memory_mb``, loading with a
+    ``FakeLoader`` (kept as ``zoo.loader``); ``hooks`` go to ``configure``. The caller
+    closes it."""
+    from inference.runtime.zoo import ModelZoo
+
+    zoo = ModelZoo()
+    loader = FakeLoader()
+    zoo.configure(device, total_memory_mb=total_memory_mb, worker="test", loader=loader, **hooks)
+    zoo.loader = loader  # type: ignore[attr-defined]
+    return zoo

@@ -12,9 +12,8 @@ import pytest
 from PIL import Image
 
 from inference import run
-from inference.runtime.zoo import ModelZoo
 from models_registry.models import ModelEntry, Task
-from tests.fakes import FakeLoader, ThreadedMessages, oom
+from tests.fakes import ThreadedMessages, oom, simulated_zoo
 
 pytestmark = pytest.mark.subprocess
 
@@ -31,10 +30,7 @@ def image_b64() -> str:
 @pytest.fixture
 def worker(django_db_serialized_rollback, transactional_db, monkeypatch):
     """A model zoo on a simulated device, run by a thread when a message would be sent."""
-    zoo = ModelZoo()
-    loader = FakeLoader()
-    zoo.configure("sim:41", total_memory_mb=8192, worker="test", loader=loader)
-    zoo.loader = loader  # type: ignore[attr-defined]
+    zoo = simulated_zoo("sim:41")
     messages = ThreadedMessages(monkeypatch, lambda pk: run.inference_run(request_id=pk, zoo=zoo))
     yield zoo
     messages.join()

@@ -15,9 +15,8 @@ from django.utils import timezone
 from fleet.models import Device, ModelEvent
 from inference.engine.manager import ManagerError
 from inference.run import model_release
-from inference.runtime.zoo import ModelZoo
 from models_registry.models import InferenceSettings
-from tests.fakes import FakeLoader, missing_weights
+from tests.fakes import missing_weights, simulated_zoo
 
 pytestmark = pytest.mark.subprocess
 
@@ -26,10 +25,7 @@ pytestmark = pytest.mark.subprocess
 def worker(django_db_serialized_rollback, transactional_db, monkeypatch, settings):
     """A zoo on a simulated device; messages to it are run by threads, as a worker would."""
     settings.ZOO_UNLOAD_WAIT_S = 0.5
-    zoo = ModelZoo()
-    loader = FakeLoader()
-    zoo.configure("sim:51", total_memory_mb=8192, worker="test", loader=loader)
-    zoo.loader = loader  # type: ignore[attr-defined]
+    zoo = simulated_zoo("sim:51")
     sent: list[tuple[str, list]] = []
     zoo.sent = sent  # type: ignore[attr-defined]
 

@@ -12,10 +12,9 @@ from django.db import connection
 
 from fleet.models import ModelState, ModelStatus
 from inference import run
-from inference.runtime.zoo import ModelZoo
 from models_registry.models import InferenceSettings, ModelEntry, Task
 from tests.factories import ModelStateFactory
-from tests.fakes import FakeLoader, missing_weights, oom
+from tests.fakes import missing_weights, oom, simulated_zoo
 from tests.servers import wait_for
 
 pytestmark = pytest.mark.subprocess
@@ -27,10 +26,7 @@ URL = "/api/models/select?task_type=object_detection"
 def worker(django_db_serialized_rollback, transactional_db, monkeypatch):
     """A zoo on a 4 GB simulated device (a 3276 MB budget: yolov8l's 4096 MB never fits);
     a load message is served by a thread, as the worker's load task serves it."""
-    zoo = ModelZoo()
-    loader = FakeLoader()
-    zoo.configure("sim:61", total_memory_mb=4096, worker="test", loader=loader)
-    zoo.loader = loader  # type: ignore[attr-defined]
+    zoo = simulated_zoo("sim:61", total_memory_mb=4096)
     sent: list[str] = []
     zoo.sent = sent  # type: ignore[attr-defined]
     threads: list[threading.Thread] = []
@@ -49,8 +45,8 @@ def worker(django_db_serialized_rollback, transactional_db, monkeypatch):
 
     monkeypatch.setattr("inference.tasks.load_model.apply_async", deliver)
     yield zoo
-    if loader.gate is not None:
-        loader.gate.set()
+    if zoo.loader.gate is not None:
+        zoo.loader.gate.set()
     for thread in threads:  # every delivered message finishes before the tables go
         thread.join(timeout=30)
     zoo.close()

@@ -8,11 +8,10 @@ import pytest
 
 from inference import run, selectors, services
 from inference.models import WorkItem, WorkStatus
-from inference.runtime.zoo import ModelZoo
 from inference.services import FrameIn
 from models_registry import services as registry_services
 from models_registry.models import ModelEntry, TriggerRule
-from tests.fakes import FakeLoader
+from tests.fakes import simulated_zoo
 from tests.frames import PERSON, jpeg
 
 BIRD = {"label": "bird", "bbox": [200, 10, 260, 60], "confidence": 0.7}
@@ -30,8 +29,7 @@ def document(batch) -> dict:
 
 @pytest.fixture
 def zoo(django_db_serialized_rollback, transactional_db):
-    instance = ModelZoo()
-    instance.configure("sim:72", total_memory_mb=8192, worker="test", loader=FakeLoader())
+    instance = simulated_zoo("sim:72")
     yield instance
     instance.close()
 

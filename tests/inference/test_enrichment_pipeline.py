@@ -11,10 +11,9 @@ from django.utils import timezone
 from fleet.models import Device, ModelEvent
 from inference import run, selectors, services
 from inference.models import EnrichmentBatch, EnrichmentResult, Frame, WorkItem, WorkStatus
-from inference.runtime.zoo import ModelZoo
 from inference.services import FrameIn
 from models_registry.models import InferenceSettings
-from tests.fakes import FakeLoader, missing_weights
+from tests.fakes import missing_weights, simulated_zoo
 from tests.frames import CAR, DOG, PERSON, jpeg
 
 pytestmark = pytest.mark.subprocess
@@ -31,10 +30,7 @@ def submit(*detections: dict, frames: int = 1) -> EnrichmentBatch:
 
 @pytest.fixture
 def zoo(django_db_serialized_rollback, transactional_db):
-    instance = ModelZoo()
-    loader = FakeLoader()
-    instance.configure("sim:21", total_memory_mb=8192, worker="test", loader=loader)
-    instance.loader = loader  # type: ignore[attr-defined]
+    instance = simulated_zoo("sim:21")
     yield instance
     instance.close()
 

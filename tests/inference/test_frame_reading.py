@@ -14,9 +14,8 @@ from PIL import Image
 from inference import run, services
 from inference.models import EnrichmentResult, Frame
 from inference.run.frames import FrameImages
-from inference.runtime.zoo import ModelZoo
 from inference.services import FrameIn
-from tests.fakes import FakeLoader
+from tests.fakes import simulated_zoo
 
 pytestmark = pytest.mark.subprocess
 
@@ -32,9 +31,7 @@ def picture(width: int, height: int, fmt: str = "JPEG") -> bytes:
 
 @pytest.fixture
 def zoo(django_db_serialized_rollback, transactional_db):
-    instance = ModelZoo()
-    loader = FakeLoader()
-    instance.configure("sim:23", total_memory_mb=8192, worker="test", loader=loader)
+    instance = simulated_zoo("sim:23")
     yield instance
     instance.close()
 

@@ -8,18 +8,14 @@ import pytest
 
 from fleet.models import ModelState
 from inference.engine.manager import ModelLoadFailed
-from inference.runtime.zoo import ModelZoo
-from tests.fakes import FakeLoader, missing_weights
+from tests.fakes import missing_weights, simulated_zoo
 
 pytestmark = pytest.mark.subprocess
 
 
 @pytest.fixture
 def zoo(django_db_serialized_rollback, transactional_db):
-    instance = ModelZoo()
-    loader = FakeLoader()
-    instance.configure("sim:3", total_memory_mb=8192, worker="test", loader=loader)
-    instance.loader = loader  # type: ignore[attr-defined]
+    instance = simulated_zoo("sim:3")
     yield instance
     instance.close()
 

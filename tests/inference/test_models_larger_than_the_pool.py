@@ -10,10 +10,9 @@ import pytest
 from fleet.models import ModelEvent, ModelState
 from inference import run, selectors, services
 from inference.models import WorkItem, WorkStatus
-from inference.runtime.zoo import ModelZoo
 from inference.services import FrameIn
 from models_registry.models import InferenceSettings, ModelEntry, TriggerRule
-from tests.fakes import FakeLoader
+from tests.fakes import simulated_zoo
 from tests.frames import CAR, jpeg
 
 pytestmark = pytest.mark.subprocess
@@ -39,8 +38,7 @@ def zoo(django_db_serialized_rollback, transactional_db):
     TriggerRule.objects.create(
         label="car", model=ModelEntry.objects.get(name="vehicle-damage-detection")
     )
-    instance = ModelZoo()
-    instance.configure("sim:73", total_memory_mb=8192, worker="test", loader=FakeLoader())
+    instance = simulated_zoo("sim:73")
     yield instance
     instance.close()
 

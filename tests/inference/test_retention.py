@@ -22,10 +22,9 @@ from inference.models import (
     WorkKind,
     WorkStatus,
 )
-from inference.runtime.zoo import ModelZoo
 from inference.services import FrameIn
 from inference.worker.lifecycle import Heartbeat
-from tests.fakes import FakeLoader
+from tests.fakes import simulated_zoo
 from tests.frames import PERSON, jpeg
 
 
@@ -61,8 +60,7 @@ def stored_inference(*, status: str, finished_days_ago: float | None) -> Inferen
 
 @pytest.fixture
 def zoo(django_db_serialized_rollback, transactional_db):
-    instance = ModelZoo()
-    instance.configure("sim:71", total_memory_mb=8192, worker="test", loader=FakeLoader())
+    instance = simulated_zoo("sim:71")
     yield instance
     instance.close()
 

@@ -14,10 +14,10 @@ from django.utils import timezone
 
 from inference import run, selectors, services
 from inference.models import EnrichmentBatch, EnrichmentResult, InferenceRequest, WorkItem
-from inference.runtime.zoo import ModelZoo
 from inference.services import FrameIn
 from inference.worker.scheduler import Scheduler
 from models_registry.models import Task
+from tests.fakes import simulated_zoo
 from tests.frames import CAR, DOG, PERSON, jpeg
 
 pytestmark = pytest.mark.subprocess
@@ -30,15 +30,10 @@ def submit(*detections: dict) -> EnrichmentBatch:
 
 @pytest.fixture
 def zoo(django_db_serialized_rollback, transactional_db, monkeypatch):
-    from tests.fakes import FakeLoader
-
     monkeypatch.setattr("inference.tasks.enrich_batch.apply_async", lambda **kw: None)
     monkeypatch.setattr("inference.tasks.run_inference.apply_async", lambda **kw: None)
     monkeypatch.setattr("inference.tasks.load_model.apply_async", lambda **kw: None)
-    instance = ModelZoo()
-    loader = FakeLoader()
-    instance.configure("sim:31", total_memory_mb=8192, worker="test", loader=loader)
-    instance.loader = loader  # type: ignore[attr-defined]
+    instance = simulated_zoo("sim:31")
     yield instance
     instance.close()
 

@@ -12,7 +12,7 @@ from inference.engine.manager import ModelRefused
 from inference.runtime.reservations import ServerReservations
 from inference.runtime.zoo import ModelZoo
 from models_registry.models import InferenceSettings, ModelEntry
-from tests.fakes import FakeLoader
+from tests.fakes import simulated_zoo
 from tests.provider_stand_in import provider_stand_in
 
 pytestmark = pytest.mark.subprocess
@@ -22,8 +22,7 @@ pytestmark = pytest.mark.subprocess
 def zoo(django_db_serialized_rollback, transactional_db):
     """A worker's zoo on an 8 GB simulated device (a 6553 MB budget), no CPU fallback."""
     InferenceSettings.objects.update_or_create(pk=1, defaults={"cpu_fallback": False})
-    zoo = ModelZoo()
-    zoo.configure("sim:44", total_memory_mb=8192, worker="test", loader=FakeLoader())
+    zoo = simulated_zoo("sim:44")
     yield zoo
     zoo.close()
 
