@@ -8,6 +8,13 @@ from __future__ import annotations
 from collections.abc import Callable, Iterable
 
 
+def device_room(*, in_zoo: bool, budget: int, cap: int) -> int:
+    """The room a model of this kind has on one device of ``budget`` MB, as admission
+    counts it: a zoo model the zoo's ``cap`` or the whole budget where that is smaller,
+    a task model the whole budget."""
+    return min(cap, budget) if in_zoo else budget
+
+
 def room_mb(
     *, in_zoo: bool, budgets: Iterable[int], cap: int, default_budget: Callable[[], int]
 ) -> int:
@@ -17,10 +24,10 @@ def room_mb(
     ``vram_budget_mb`` then counts), ``default_budget()`` for a task model (the device
     the Management API reports, its memory × ``offload_threshold``).
     """
-    budgets = list(budgets)
-    if in_zoo:
-        return max((min(cap, budget) for budget in budgets), default=cap)
-    return max(budgets) if budgets else default_budget()
+    rooms = [device_room(in_zoo=in_zoo, budget=budget, cap=cap) for budget in budgets]
+    if rooms:
+        return max(rooms)
+    return cap if in_zoo else default_budget()
 
 
 def pool_note(*, in_zoo: bool, need_mb: int, room: int, fallback: bool) -> str:

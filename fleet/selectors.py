@@ -156,11 +156,14 @@ def zoo_budget(runtime: dict[int, ModelRuntime], *, devices: list[Device]) -> Zo
     for info in runtime.values():
         for device_id, mb in info.held_by_device.items():
             held[device_id] = held.get(device_id, 0) + mb
-    pools = {device.pk: min(cap, device.budget_mb) for device in devices} or {0: cap}
+    by_device = {
+        device.pk: pools.device_room(in_zoo=True, budget=device.budget_mb, cap=cap)
+        for device in devices
+    } or {0: cap}
     return ZooBudget(
-        budget_mb=sum(pools.values()),
+        budget_mb=sum(by_device.values()),
         used_mb=sum(held.values()),
-        available_mb=sum(max(0, pool - held.get(pk, 0)) for pk, pool in pools.items()),
+        available_mb=sum(max(0, pool - held.get(pk, 0)) for pk, pool in by_device.items()),
     )
 
 

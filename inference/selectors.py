@@ -13,6 +13,7 @@ from typing import Any, TypeVar
 from django.db.models import Count, Exists, Max, Min, OuterRef, Prefetch, Q, QuerySet
 
 from fleet.models import Device, ModelState, ModelStatus
+from fleet.pools import device_room
 from fleet.selectors import counted_mb, heartbeat_cutoff, live_devices, primary_device
 from inference import waiting
 from inference.models import (
@@ -129,7 +130,7 @@ def too_large_reasons(
         refusals = []
         for place, name, kind, budget in places:
             need = max(entry.vram_mb, measured.get((entry.pk, place)) or 0)
-            pool = min(budget, row.zoo_vram_budget_mb) if entry.in_zoo else budget
+            pool = device_room(in_zoo=entry.in_zoo, budget=budget, cap=row.zoo_vram_budget_mb)
             if need <= pool or (fallback and kind != "cpu"):
                 break
             what = "zoo pool" if pool < budget else "budget"

@@ -19,16 +19,20 @@ class Unconfigured(Exception):
     """A remote option that cannot be called: the message names what to set."""
 
 
+def _variable_suffix(name: str) -> str:
+    return re.sub(r"[^A-Za-z0-9]", "_", name).upper()
+
+
 def server_url_variable(name: str) -> str:
     """The environment variable of a server-run option's base URL:
     ``llama-4-scout`` → ``ZOO_SERVER_URL_LLAMA_4_SCOUT``."""
-    return settings.ZOO_SERVER_URL_PREFIX + re.sub(r"[^A-Za-z0-9]", "_", name).upper()
+    return settings.ZOO_SERVER_URL_PREFIX + _variable_suffix(name)
 
 
 def server_url(entry: ModelEntry) -> str:
     """A server-run option's base URL ("" when none is set anywhere)."""
-    suffix = server_url_variable(entry.name).removeprefix(settings.ZOO_SERVER_URL_PREFIX)
-    return str(settings.ZOO_SERVER_URLS.get(suffix) or entry.server_url).strip()
+    configured = settings.ZOO_SERVER_URLS.get(_variable_suffix(entry.name))
+    return str(configured or entry.server_url).strip()
 
 
 def provider_of(entry: ModelEntry) -> str:
